@@ -1,0 +1,171 @@
+"""The corners configuration: one validated model, loaded once and passed in.
+
+Every key is optional; the defaults are those of SPEC.md. An unknown key or a bad value raises
+`ConfigError` naming the key's dotted path and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV = "CORNERS_CONFIG"
+
+Days = Annotated[int, Field(ge=1, le=3650)]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestConfig(_Strict):
+    """How landing files become events."""
+
+    default_timezone: str | None = None
+    """Time zone given to timestamps without an offset; unset quarantines them."""
+    future_tolerance_days: float = Field(1.0, ge=0)
+    """An event more than this many days after ingestion is `future_timestamp`."""
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class Component(_Strict):
+    """One fit-score component: x is scored 100 at `good`, 0 at `bad`, linear between."""
+
+    bad: float
+    good: float
+    weight: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _distinct_anchors(self) -> Component:
+        if self.bad == self.good:
+            raise ValueError("bad and good must differ")
+        return self
+
+
+class Components(_Strict):
+    """The six components in SPEC order (the order breaks ties between drivers)."""
+
+    survey: Component = Component(bad=1, good=10, weight=0.40)
+    collaboration: Component = Component(bad=0, good=6, weight=0.20)
+    responsiveness: Component = Component(bad=30, good=2, weight=0.15)
+    engagement: Component = Component(bad=0, good=5, weight=0.10)
+    innovation: Component = Component(bad=0, good=6, weight=0.10)
+    balance: Component = Component(bad=0.5, good=1.0, weight=0.05)
+
+
+class Windows(_Strict):
+    """Trailing windows in days ("trailing N days at d" = event dates in [d-N+1, d])."""
+
+    unscheduled_comms_days: Days = 28
+    activity_days: Days = 90
+    survey_days: Days = 120
+    trend_days: Days = 30
+    renewal_months: Annotated[int, Field(ge=1, le=120)] = 6
+
+
+class Bands(_Strict):
+    """Lower bounds of the fit-score bands; below `watch` is `at_risk`."""
+
+    healthy: float = 70
+    watch: float = 50
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bands:
+        if self.watch > self.healthy:
+            raise ValueError("watch must not exceed healthy")
+        return self
+
+
+class ModelConfig(_Strict):
+    """Windows, anchors, weights and thresholds of the fit model (SPEC §4–§5)."""
+
+    windows: Windows = Windows()
+    components: Components = Components()
+    bands: Bands = Bands()
+    min_weight: float = Field(0.5, ge=0)
+    """A fit score needs at least this much non-null component weight."""
+    corner_threshold: float = 7
+    """A corner mean below this sets `corner_below_7`."""
+    ratio_threshold: float = 3
+    """A problem-solving to escalation ratio below this sets `ratio_below_3`."""
+
+
+class ScheduleConfig(_Strict):
+    """When the nightly refresh runs."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class CornersConfig(_Strict):
+    """The whole configuration file (`corners.yaml`)."""
+
+    ingest: IngestConfig = IngestConfig()
+    model: ModelConfig = ModelConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        reason = item["msg"]
+        if item["type"] == "extra_forbidden":
+            reason = "unknown key"
+        lines.append(f"  {path}: {reason}")
+    return "\n".join(lines)
+
+
+def parse_config(data: object, source: str = "<config>") -> CornersConfig:
+    """Validate a parsed YAML document; raise `ConfigError` naming every bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid configuration in {source}: the top level must be a mapping")
+    try:
+        return CornersConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(path: str | Path | None = None) -> CornersConfig:
+    """Load `path`, else `$CORNERS_CONFIG`, else the defaults."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if not chosen:
+        return CornersConfig()
+    file = Path(chosen)
+    if not file.is_file():
+        raise ConfigError(f"configuration file not found: {file}")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"configuration file {file} is not valid YAML: {exc}") from None
+    return parse_config(data, str(file))

@@ -1,0 +1,1 @@
+"""Orchestration, storage and the `corners` command line."""

@@ -1,0 +1,484 @@
+"""Ingestion of a landing folder into the event store (SPEC §1–§2).
+
+An ingest runs in batches. Each batch is computed whole in memory, written to
+`<home>/_staging/<batch>/` and sealed with a `BATCH` marker, then applied table by table, each
+write one Delta commit tagged with the batch id. A crash before the marker leaves nothing
+applied (the staging folder is discarded); a crash after it is finished by the next ingest,
+which replays the staged writes that have no commit of that batch yet. So a file's lines land
+exactly once, and readers only ever see whole Delta versions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from fitmodel.config import CornersConfig
+from fitmodel.events import STREAMS, stream_schema
+from fitmodel.registry import RegistryError, parse_registry
+from fitmodel.validate import LINE_COLUMNS, extract, settle_duplicates, validate
+from pipelines import store
+from pipelines.progress import Progress
+from pipelines.store import LOG_SCHEMA, QUARANTINE_SCHEMA, REGISTRY_SCHEMA, Home
+
+REGISTRY_FILE = "partnerships.csv"
+CRASH_ENV = "CORNERS_CRASH_AT"
+BATCH_BYTES = 256 * 1024 * 1024
+"""Landing bytes per batch: bounds memory on large backfills."""
+
+
+class IngestError(RuntimeError):
+    """An ingest that cannot run (missing folder, another ingest holding the lock)."""
+
+
+class AccountingError(RuntimeError):
+    """A file whose lines are not all in exactly one place after an ingest."""
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did: per-file accounting (`kind` file or retry) and what it refused."""
+
+    files: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LOG_SCHEMA))
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    registry_rows: int | None = None
+    seconds: float = 0.0
+
+    def totals(self) -> dict[str, int]:
+        sums = self.files.select(
+            pl.col("lines_read", "stored", "duplicates", "quarantined").sum()
+        ).row(0, named=True)
+        return {k: int(v or 0) for k, v in sums.items()}
+
+
+def crashpoint(name: str) -> None:
+    """Test hook: SIGKILL this process at the named point when `CORNERS_CRASH_AT` names it."""
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextmanager
+def home_lock(home: Home) -> Iterator[None]:
+    home.root.mkdir(parents=True, exist_ok=True)
+    with open(home.root / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IngestError(f"another corners process is writing to {home.root}") from None
+        yield
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: Path
+    relative: str
+    stream: str
+    digest: str
+    size: int
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def landing_files(landing: Path) -> list[LandingFile]:
+    """Event files of the landing folder in sorted path order."""
+    found = []
+    for stream in STREAMS:
+        folder = landing / stream
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
+                rel = path.relative_to(landing).as_posix()
+                found.append((rel, path, stream))
+    return [
+        LandingFile(path, rel, stream, _digest(path), path.stat().st_size)
+        for rel, path, stream in sorted(found)
+    ]
+
+
+def _read_lines(file: LandingFile) -> pl.DataFrame:
+    frame = pl.read_lines(file.path).with_row_index("line_number", offset=1)
+    return frame.select(
+        pl.lit(file.stream).alias("stream"),
+        pl.lit(file.relative).alias("source_file"),
+        pl.lit(file.digest).alias("file_hash"),
+        pl.col("line_number").cast(pl.Int64),
+        pl.col("line").str.strip_chars_end("\r"),
+    ).filter(pl.col("line").str.strip_chars() != "")
+
+
+def _chunks(files: list[LandingFile]) -> list[list[LandingFile]]:
+    chunks: list[list[LandingFile]] = [[]]
+    size = 0
+    for f in files:
+        if chunks[-1] and size + f.size > BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(f)
+        size += f.size
+    return chunks
+
+
+@dataclass
+class Batch:
+    """Everything one batch writes, by step."""
+
+    batch_id: str
+    ingested_at: datetime
+    writes: dict[str, pl.DataFrame]
+
+
+def _step_target(home: Home, step: str) -> Path:
+    if step.startswith("events:"):
+        return home.events(step.split(":", 1)[1])
+    return {
+        "registry": home.registry,
+        "quarantine": home.quarantine,
+        "ingest_log": home.ingest_log,
+    }[step]
+
+
+STEP_ORDER = ("registry", *(f"events:{s}" for s in STREAMS), "quarantine", "ingest_log")
+
+
+def _stage(home: Home, batch: Batch) -> Path:
+    folder = home.staging / batch.batch_id
+    folder.mkdir(parents=True)
+    steps = [s for s in STEP_ORDER if s in batch.writes]
+    for step in steps:
+        batch.writes[step].write_parquet(folder / f"{step.replace(':', '-')}.parquet")
+        crashpoint(f"stage:{step}")
+    marker = {"batch": batch.batch_id, "ingested_at": batch.ingested_at.isoformat(), "steps": steps}
+    tmp = folder / "BATCH.tmp"
+    tmp.write_text(json.dumps(marker))
+    with open(tmp) as handle:
+        os.fsync(handle.fileno())
+    crashpoint("stage:sealing")
+    os.replace(tmp, folder / "BATCH")
+    crashpoint("stage:sealed")
+    return folder
+
+
+def _apply(home: Home, folder: Path) -> None:
+    marker = json.loads((folder / "BATCH").read_text())
+    batch = marker["batch"]
+    for step in marker["steps"]:
+        target = _step_target(home, step)
+        crashpoint(f"apply:{step}:before")
+        if not store.committed(target, batch):
+            frame = pl.read_parquet(folder / f"{step.replace(':', '-')}.parquet")
+            if step == "registry":
+                store.overwrite(target, frame, batch)
+            elif step == "quarantine":
+                store.merge_quarantine(target, frame, batch)
+            else:
+                store.append(target, frame, batch)
+        crashpoint(f"apply:{step}:after")
+    (folder / "BATCH").unlink()
+    crashpoint("cleanup:unsealed")
+    shutil.rmtree(folder)
+    crashpoint("cleanup:done")
+
+
+def recover(home: Home) -> int:
+    """Finish sealed batches left by a crash and discard unsealed ones; returns how many."""
+    if not home.staging.is_dir():
+        return 0
+    finished = 0
+    for folder in sorted(p for p in home.staging.iterdir() if p.is_dir()):
+        if (folder / "BATCH").is_file():
+            _apply(home, folder)
+            finished += 1
+        else:
+            shutil.rmtree(folder)
+    return finished
+
+
+def current_registry(home: Home) -> pl.DataFrame:
+    return store.scan(home.registry, REGISTRY_SCHEMA).collect()
+
+
+def _load_registry(
+    landing: Path, home: Home, now: datetime, report: IngestReport
+) -> pl.DataFrame | None:
+    """The landing folder's registry when it is new and valid, else None (errors reported)."""
+    path = landing / REGISTRY_FILE
+    if not path.is_file():
+        return None
+    digest = _digest(path)
+    known = current_registry(home)
+    if known.height and known["file_hash"][0] == digest:
+        return None
+    try:
+        raw = pl.read_csv(path, infer_schema=False)
+        rows = parse_registry(raw, str(path))
+    except RegistryError as exc:
+        report.errors.append(str(exc))
+        return None
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+        report.errors.append(f"{path}: not a readable CSV file: {exc}")
+        return None
+    report.registry_rows = rows.height
+    return rows.with_columns(
+        pl.lit(REGISTRY_FILE).alias("source_file"),
+        pl.lit(digest).alias("file_hash"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("loaded_at"),
+    ).select(list(REGISTRY_SCHEMA))
+
+
+def _retry_lines(home: Home) -> pl.DataFrame:
+    """Quarantined lines held back only by `unknown_partnership`, oldest first."""
+    return (
+        store.scan(home.quarantine, QUARANTINE_SCHEMA)
+        .filter(pl.col("reasons") == pl.lit(["unknown_partnership"]))
+        .sort("ingested_at", "file_hash", "line_number")
+        .select("stream", "source_file", "file_hash", "line_number", "line")
+        .collect()
+    )
+
+
+def _stored_versions(home: Home, ids: pl.Series) -> pl.DataFrame:
+    wanted = pl.DataFrame({"event_id": ids.unique()}).lazy()
+    return pl.concat(
+        [
+            store.scan_events(home, s)
+            .select("event_id", "content_hash")
+            .join(wanted, on="event_id", how="semi")
+            for s in STREAMS
+        ]
+    ).collect()
+
+
+def _build_batch(
+    home: Home,
+    lines: pl.DataFrame,
+    retried: int,
+    registry: pl.DataFrame | None,
+    config: CornersConfig,
+    now: datetime,
+) -> Batch:
+    """Validate `lines` (the first `retried` are quarantine retries) into the batch's writes."""
+    batch_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    ids = (
+        registry["partnership_id"]
+        if registry is not None
+        else current_registry(home)["partnership_id"]
+    )
+    lines = lines.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
+    extracted = extract(lines.select(list(LINE_COLUMNS)))
+    checked = validate(
+        extracted.lazy(), registry_ids=ids, ingested_at=now, config=config.ingest
+    ).collect()
+    candidates = checked.filter(pl.col("event_id").is_not_null())["event_id"]
+    settled = settle_duplicates(checked, _stored_versions(home, candidates)).with_columns(
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
+        pl.lit(batch_id).alias("ingest_batch"),
+        (pl.col("rank") < retried).alias("retry"),
+    )
+
+    writes: dict[str, pl.DataFrame] = {}
+    if registry is not None:
+        writes["registry"] = registry
+    for stream in STREAMS:
+        rows = settled.filter((pl.col("outcome") == "stored") & (pl.col("stream") == stream))
+        if rows.height:
+            writes[f"events:{stream}"] = rows.select(list(stream_schema(stream)))
+
+    unchanged = pl.col("reasons") == pl.lit(["unknown_partnership"])
+    op = (
+        pl.when(~pl.col("retry"))
+        .then(pl.when(pl.col("outcome") == "quarantined").then(pl.lit("insert")))
+        .when(pl.col("outcome") != "quarantined")
+        .then(pl.lit("delete"))
+        .when(~unchanged)
+        .then(pl.lit("update"))
+        .alias("_op")
+    )
+    ops = settled.with_columns(op).filter(pl.col("_op").is_not_null())
+    if ops.height:
+        writes["quarantine"] = ops.select(*QUARANTINE_SCHEMA, "_op")
+
+    counts = settled.group_by("file_hash", "retry", maintain_order=True).agg(
+        pl.col("stream").first(),
+        pl.col("source_file").first(),
+        pl.len().alias("read"),
+        (pl.col("outcome") == "stored").sum().alias("stored"),
+        (pl.col("outcome") == "duplicate").sum().alias("duplicates"),
+        (pl.col("outcome") == "quarantined").sum().alias("quarantined"),
+    )
+    log = counts.select(
+        pl.lit(batch_id).alias("ingest_batch"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
+        pl.when(pl.col("retry")).then(pl.lit("retry")).otherwise(pl.lit("file")).alias("kind"),
+        "stream",
+        "source_file",
+        "file_hash",
+        pl.when(pl.col("retry")).then(0).otherwise(pl.col("read")).alias("lines_read"),
+        "stored",
+        "duplicates",
+        pl.when(pl.col("retry"))
+        .then(pl.col("quarantined") - pl.col("read"))
+        .otherwise(pl.col("quarantined"))
+        .alias("quarantined"),
+    ).cast(dict(LOG_SCHEMA))
+    # A retry that moved nothing is not worth a log row.
+    log = log.filter((pl.col("kind") == "file") | (pl.col("stored") + pl.col("duplicates") > 0))
+    if log.height:
+        writes["ingest_log"] = log
+    return Batch(batch_id, now, writes)
+
+
+def _empty_lines() -> pl.DataFrame:
+    return pl.DataFrame(schema={k: v for k, v in LINE_COLUMNS.items() if k != "rank"})
+
+
+def _commit_batch(home: Home, batch: Batch) -> None:
+    if not batch.writes:
+        return
+    folder = _stage(home, batch)
+    _apply(home, folder)
+
+
+def ingest(
+    home: Home,
+    landing: Path,
+    config: CornersConfig,
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Ingest every new file of `landing`; returns the per-file accounting of this ingest."""
+    if not landing.is_dir():
+        raise IngestError(f"landing folder not found: {landing}")
+    progress = progress or Progress("ingest", enabled=False)
+    report = IngestReport()
+    with home_lock(home):
+        recover(home)
+        now = now or datetime.now(UTC)
+        crashpoint("plan")
+        registry = _load_registry(landing, home, now, report)
+        known = set(_ingested_hashes(home))
+        fresh: list[LandingFile] = []
+        for f in landing_files(landing):
+            if f.digest in known:
+                report.skipped.append(f.relative)
+            else:
+                known.add(f.digest)
+                fresh.append(f)
+        logs = []
+        lines_done = 0
+        files_done = 0
+        for index, chunk in enumerate(_chunks(fresh)):
+            parts = [_retry_lines(home)] if index == 0 else []
+            retried = parts[0].height if parts else 0
+            for f in chunk:
+                try:
+                    parts.append(_read_lines(f))
+                except (pl.exceptions.ComputeError, OSError) as exc:
+                    report.errors.append(f"{f.relative}: cannot be read: {exc}")
+            lines = pl.concat(parts) if parts else _empty_lines()
+            reg = registry if index == 0 else None
+            if lines.height == 0 and reg is None and not chunk:
+                continue
+            batch = _build_batch(home, lines, retried, reg, config, now)
+            _commit_batch(home, batch)
+            if "ingest_log" in batch.writes:
+                logs.append(batch.writes["ingest_log"])
+            lines_done += lines.height - retried
+            files_done += len(chunk)
+            rate = lines_done / max(progress.elapsed(), 1e-9)
+            progress.update(
+                f"{files_done}/{len(fresh)} files, {lines_done:,} lines, {rate:,.0f} lines/s"
+            )
+        progress.done()
+        if logs:
+            report.files = pl.concat(logs)
+        check_accounting(home, report.files["file_hash"].unique())
+    report.seconds = progress.elapsed()
+    return report
+
+
+def _ingested_hashes(home: Home) -> pl.Series:
+    return (
+        store.scan(home.ingest_log, LOG_SCHEMA)
+        .filter(pl.col("kind") == "file")
+        .select("file_hash")
+        .collect()["file_hash"]
+    )
+
+
+def accounting(home: Home) -> pl.DataFrame:
+    """Per ingested file: lines read against where they are now (events, duplicates, quarantine)."""
+    log = (
+        store.scan(home.ingest_log, LOG_SCHEMA)
+        .group_by("file_hash")
+        .agg(
+            pl.col("source_file").first(),
+            pl.col("lines_read").sum(),
+            pl.col("duplicates").sum(),
+            pl.col("stored").sum().alias("logged_stored"),
+            pl.col("quarantined").sum().alias("logged_quarantined"),
+        )
+    )
+    stored = (
+        pl.concat([store.scan_events(home, s).select("file_hash") for s in STREAMS])
+        .group_by("file_hash")
+        .agg(pl.len().cast(pl.Int64).alias("stored"))
+    )
+    quarantined = (
+        store.scan(home.quarantine, QUARANTINE_SCHEMA)
+        .group_by("file_hash")
+        .agg(pl.len().cast(pl.Int64).alias("quarantined"))
+    )
+    return (
+        log.join(stored, on="file_hash", how="left")
+        .join(quarantined, on="file_hash", how="left")
+        .with_columns(pl.col("stored", "quarantined").fill_null(0))
+        .with_columns(
+            (
+                (
+                    pl.col("lines_read")
+                    == pl.col("stored") + pl.col("duplicates") + pl.col("quarantined")
+                )
+                & (pl.col("stored") == pl.col("logged_stored"))
+                & (pl.col("quarantined") == pl.col("logged_quarantined"))
+            ).alias("balanced")
+        )
+        .sort("source_file")
+        .collect()
+    )
+
+
+def check_accounting(home: Home, file_hashes: pl.Series | None = None) -> pl.DataFrame:
+    """Raise `AccountingError` unless every (given) file's lines are each in exactly one place."""
+    table = accounting(home)
+    if file_hashes is not None:
+        table = table.filter(pl.col("file_hash").is_in(file_hashes.implode()))
+    bad = table.filter(~pl.col("balanced"))
+    if bad.height:
+        rows = "\n".join(
+            f"  {r['source_file']}: read {r['lines_read']} != stored {r['stored']} + duplicates "
+            f"{r['duplicates']} + quarantined {r['quarantined']}"
+            for r in bad.iter_rows(named=True)
+        )
+        raise AccountingError(f"accounting mismatch after ingest:\n{rows}")
+    return table

@@ -1,0 +1,186 @@
+"""Where corners keeps its tables under `<home>`, and the Delta Lake operations on them.
+
+Every write is one Delta commit tagged with the ingest batch that made it (commit metadata
+`corners_batch`), so a replayed batch can tell which of its writes already landed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from fitmodel.events import STREAMS, stream_schema
+
+BATCH_KEY = "corners_batch"
+
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "stream": pl.String(),
+        "source_file": pl.String(),
+        "file_hash": pl.String(),
+        "line_number": pl.Int64(),
+        "line": pl.String(),
+        "reasons": pl.List(pl.String()),
+        "event_id": pl.String(),
+        "partnership_id": pl.String(),
+        "ingested_at": pl.Datetime("us", "UTC"),
+        "ingest_batch": pl.String(),
+    }
+)
+
+REGISTRY_SCHEMA = pl.Schema(
+    {
+        "partnership_id": pl.String(),
+        "name": pl.String(),
+        "partner_a": pl.String(),
+        "partner_b": pl.String(),
+        "industry_a": pl.String(),
+        "industry_b": pl.String(),
+        "owner": pl.String(),
+        "started_on": pl.Date(),
+        "ended_on": pl.Date(),
+        "source_file": pl.String(),
+        "file_hash": pl.String(),
+        "loaded_at": pl.Datetime("us", "UTC"),
+    }
+)
+
+LOG_SCHEMA = pl.Schema(
+    {
+        "ingest_batch": pl.String(),
+        "ingested_at": pl.Datetime("us", "UTC"),
+        "kind": pl.String(),
+        "stream": pl.String(),
+        "source_file": pl.String(),
+        "file_hash": pl.String(),
+        "lines_read": pl.Int64(),
+        "stored": pl.Int64(),
+        "duplicates": pl.Int64(),
+        "quarantined": pl.Int64(),
+    }
+)
+"""One row per file per ingest batch: `kind` is `file` (first read), `retry` (quarantined lines
+of that file retried: lines_read 0, the moves between places as signed counts) or `registry`."""
+
+
+@dataclass(frozen=True)
+class Home:
+    """The layout of a corners home folder."""
+
+    root: Path
+
+    def events(self, stream: str) -> Path:
+        return self.root / "events" / stream
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry"
+
+    @property
+    def ingest_log(self) -> Path:
+        return self.root / "ingest_log"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "_staging"
+
+    @property
+    def published(self) -> Path:
+        return self.root / "published"
+
+    @property
+    def dagster(self) -> Path:
+        return self.root / "dagster"
+
+    def tables(self) -> dict[str, Path]:
+        """Every table corners reads with SQL, by the name `corners query` gives it."""
+        named = {f"{s}": self.events(s) for s in STREAMS}
+        named |= {
+            "quarantine": self.quarantine,
+            "registry": self.registry,
+            "ingest_log": self.ingest_log,
+        }
+        for name in ("fit_health", "alerts"):
+            named[name] = self.published / name
+        return named
+
+
+def exists(path: Path) -> bool:
+    return (path / "_delta_log").is_dir() and any((path / "_delta_log").glob("*.json"))
+
+
+def scan(path: Path, schema: pl.Schema, version: int | None = None) -> pl.LazyFrame:
+    """The table at `path`, or an empty frame of `schema` when it does not exist yet."""
+    if not exists(path):
+        return pl.LazyFrame(schema=schema)
+    return pl.scan_delta(str(path), version=version)
+
+
+def scan_events(home: Home, stream: str) -> pl.LazyFrame:
+    return scan(home.events(stream), stream_schema(stream))
+
+
+def _commit(batch: str) -> CommitProperties:
+    return CommitProperties(custom_metadata={BATCH_KEY: batch})
+
+
+def committed(path: Path, batch: str, depth: int = 20) -> bool:
+    """Whether one of the table's last `depth` commits was made by `batch`."""
+    if not exists(path):
+        return False
+    try:
+        history = DeltaTable(str(path)).history(depth)
+    except TableNotFoundError:
+        return False
+    return any(entry.get(BATCH_KEY) == batch for entry in history)
+
+
+def append(path: Path, frame: pl.DataFrame, batch: str) -> None:
+    """Append `frame` in one commit (creating the table on first use)."""
+    write_deltalake(str(path), frame.to_arrow(), mode="append", commit_properties=_commit(batch))
+
+
+def overwrite(path: Path, frame: pl.DataFrame, batch: str) -> None:
+    """Replace the table's content in one commit; earlier versions stay readable."""
+    write_deltalake(
+        str(path),
+        frame.to_arrow(),
+        mode="overwrite",
+        schema_mode="overwrite",
+        commit_properties=_commit(batch),
+    )
+
+
+def merge_quarantine(path: Path, ops: pl.DataFrame, batch: str) -> None:
+    """Apply quarantine changes in one commit.
+
+    `ops` has the quarantine columns plus `_op`: `insert` a new row, `update` a retried row
+    whose reasons changed, `delete` a retried row whose line now has another place.
+    """
+    columns = list(QUARANTINE_SCHEMA)
+    if not exists(path):
+        append(path, ops.filter(pl.col("_op") == "insert").select(columns), batch)
+        return
+    assignments = {c: f"s.{c}" for c in columns}
+    (
+        DeltaTable(str(path))
+        .merge(
+            ops.to_arrow(),
+            predicate="t.file_hash = s.file_hash AND t.line_number = s.line_number",
+            source_alias="s",
+            target_alias="t",
+            commit_properties=_commit(batch),
+        )
+        .when_matched_delete(predicate="s._op = 'delete'")
+        .when_matched_update(updates={"reasons": "s.reasons"}, predicate="s._op = 'update'")
+        .when_not_matched_insert(updates=assignments, predicate="s._op = 'insert'")
+        .execute()
+    )
