@@ -317,13 +317,22 @@ def _build_batch(
     if ops.height:
         writes["quarantine"] = ops.select(*QUARANTINE_SCHEMA, "_op")
 
-    counts = settled.group_by("file_hash", "retry", maintain_order=True).agg(
-        pl.col("stream").first(),
-        pl.col("source_file").first(),
-        pl.len().alias("read"),
-        (pl.col("outcome") == "stored").sum().alias("stored"),
-        (pl.col("outcome") == "duplicate").sum().alias("duplicates"),
-        (pl.col("outcome") == "quarantined").sum().alias("quarantined"),
+    counts = (
+        settled.group_by("file_hash", "retry", maintain_order=True)
+        .agg(
+            pl.col("stream").first(),
+            pl.col("source_file").first(),
+            pl.len().alias("read"),
+            *[
+                (pl.col("outcome") == outcome).sum().alias(name)
+                for outcome, name in [
+                    ("stored", "stored"),
+                    ("duplicate", "duplicates"),
+                    ("quarantined", "quarantined"),
+                ]
+            ],
+        )
+        .with_columns(pl.col("read", "stored", "duplicates", "quarantined").cast(pl.Int64))
     )
     log = counts.select(
         pl.lit(batch_id).alias("ingest_batch"),

@@ -1,0 +1,193 @@
+"""Ingestion into real Delta tables: accounting, idempotency, retries, registry, lineage."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import polars as pl
+import pytest
+
+from fitmodel.config import CornersConfig, IngestConfig
+from pipelines.ingest import accounting, ingest
+from pipelines.store import Home
+from tests.helpers import (
+    communication,
+    corners,
+    escalation_opened,
+    escalation_resolved,
+    meeting,
+    registry_csv,
+    survey,
+    write_lines,
+    write_registry,
+)
+
+CONFIG = CornersConfig()
+
+
+@pytest.fixture
+def home(tmp_path):
+    return Home(tmp_path / "home")
+
+
+@pytest.fixture
+def landing(tmp_path):
+    folder = tmp_path / "landing"
+    write_registry(folder)
+    return folder
+
+
+def events(home: Home, stream: str) -> pl.DataFrame:
+    return pl.read_delta(str(home.events(stream))).sort("event_id")
+
+
+def test_lines_land_in_exactly_one_place(home, landing):
+    write_lines(
+        landing / "meetings" / "2024" / "a.jsonl",
+        [meeting("m1"), meeting("m2"), meeting("m1"), "{oops", meeting("m3", pid="P9")],
+    )
+    write_lines(landing / "communications" / "a.jsonl", [communication("c1")])
+    report = ingest(home, landing, CONFIG)
+    assert report.totals() == {"lines_read": 6, "stored": 3, "duplicates": 1, "quarantined": 2}
+    assert events(home, "meetings")["event_id"].to_list() == ["m1", "m2"]
+    quarantine = pl.read_delta(str(home.quarantine)).sort("line_number")
+    assert quarantine.select("source_file", "line_number", "line").rows() == [
+        ("meetings/2024/a.jsonl", 4, "{oops"),
+        ("meetings/2024/a.jsonl", 5, write_lines.__globals__["line"](meeting("m3", pid="P9"))),
+    ]
+    assert quarantine["reasons"].to_list() == [["malformed_json"], ["unknown_partnership"]]
+    assert accounting(home)["balanced"].all()
+
+
+def test_blank_lines_are_skipped_and_line_numbers_are_physical(home, landing):
+    path = landing / "meetings" / "a.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('\n   \n{"x": 1}\n\n')
+    report = ingest(home, landing, CONFIG)
+    assert report.totals()["lines_read"] == 1
+    assert pl.read_delta(str(home.quarantine))["line_number"].to_list() == [3]
+
+
+def test_the_same_content_under_any_name_is_a_no_op(home, landing):
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1"), "{bad"])
+    ingest(home, landing, CONFIG)
+    shutil.copy(landing / "meetings" / "a.jsonl", landing / "meetings" / "copy.jsonl")
+    report = ingest(home, landing, CONFIG)
+    assert report.totals()["lines_read"] == 0
+    assert sorted(report.skipped) == ["meetings/a.jsonl", "meetings/copy.jsonl"]
+    assert pl.read_delta(str(home.quarantine)).height == 1
+
+
+def test_gzip_files_are_read(home, landing):
+    path = landing / "surveys" / "q1.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress((write_lines.__globals__["line"](survey("s1")) + "\n").encode()))
+    ingest(home, landing, CONFIG)
+    assert events(home, "surveys")["trust"].to_list() == [8]
+
+
+def test_events_carry_lineage_and_unknown_fields(home, landing):
+    write_lines(
+        landing / "escalations" / "x.jsonl",
+        [
+            escalation_opened("x1", "E1", ticket="T-9"),
+            escalation_resolved("x2", "E1"),
+        ],
+    )
+    report = ingest(home, landing, CONFIG)
+    stored = events(home, "escalations")
+    assert stored["source_file"].unique().to_list() == ["escalations/x.jsonl"]
+    assert stored["line_number"].to_list() == [1, 2]
+    assert stored["extra"].to_list() == ['{"ticket":"T-9"}', None]
+    assert stored["ingested_at"].n_unique() == 1
+    assert stored["resolution"].to_list() == [None, "joint"]
+    assert report.files["kind"].to_list() == ["file"]
+
+
+def test_files_are_processed_in_sorted_path_order(home, landing):
+    write_lines(landing / "meetings" / "b.jsonl", [meeting("m1", ideas_generated=2)])
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1", ideas_generated=1)])
+    ingest(home, landing, CONFIG)
+    assert events(home, "meetings")["ideas_generated"].to_list() == [1]
+    quarantined = pl.read_delta(str(home.quarantine))
+    assert quarantined.select("source_file", "reasons").rows() == [
+        ("meetings/b.jsonl", ["conflicting_duplicate"])
+    ]
+
+
+def test_unknown_partnership_lines_are_retried_when_the_registry_knows_them(home, landing):
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1", pid="P3"), meeting("m2")])
+    ingest(home, landing, CONFIG)
+    assert pl.read_delta(str(home.quarantine)).height == 1
+    (landing / "partnerships.csv").write_text(
+        registry_csv([("P1", "2024-01-01", ""), ("P3", "2024-01-01", "")])
+    )
+    report = ingest(home, landing, CONFIG)
+    assert report.registry_rows == 2
+    assert events(home, "meetings")["event_id"].to_list() == ["m1", "m2"]
+    assert pl.read_delta(str(home.quarantine)).height == 0
+    assert report.files.select("kind", "lines_read", "stored", "quarantined").rows() == [
+        ("retry", 0, 1, -1)
+    ]
+    assert accounting(home).select("lines_read", "stored", "quarantined").rows() == [(2, 2, 0)]
+    # Delta history keeps the quarantine record.
+    assert pl.read_delta(str(home.quarantine), version=0)["event_id"].to_list() == ["m1"]
+
+
+def test_a_retried_line_that_now_conflicts_changes_its_reasons(home, landing):
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1", pid="P3")])
+    ingest(home, landing, CONFIG)
+    write_lines(landing / "meetings" / "b.jsonl", [meeting("m1", ideas_generated=7)])
+    (landing / "partnerships.csv").write_text(
+        registry_csv([("P1", "2024-01-01", ""), ("P3", "2024-01-01", "")])
+    )
+    ingest(home, landing, CONFIG)
+    # The retried line goes first: it is stored and the new file's version conflicts.
+    assert events(home, "meetings")["partnership_id"].to_list() == ["P3"]
+    assert pl.read_delta(str(home.quarantine))["reasons"].to_list() == [["conflicting_duplicate"]]
+    assert accounting(home)["balanced"].all()
+
+
+def test_an_invalid_registry_is_rejected_whole_and_the_previous_one_stays(home, landing):
+    ingest(home, landing, CONFIG)
+    (landing / "partnerships.csv").write_text(
+        registry_csv(
+            [
+                ("P1", "2024-01-01", ""),
+                ("P1", "2024-01-01", ""),
+                ("P4", "2024-02-30", ""),
+                ("P5", "2024-03-01", "2024-02-01"),
+            ]
+        )
+    )
+    report = ingest(home, landing, CONFIG)
+    message = "\n".join(report.errors)
+    assert "line 2: duplicate partnership_id P1" in message
+    assert "line 4: bad date in started_on: 2024-02-30" in message
+    assert "line 5: ended_on is before started_on" in message
+    assert pl.read_delta(str(home.registry))["partnership_id"].to_list() == ["P1", "P2"]
+
+
+def test_default_timezone_setting_is_honoured(home, landing):
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1", at="2024-03-01T00:30:00")])
+    config = CornersConfig(ingest=IngestConfig(default_timezone="America/New_York"))
+    ingest(home, landing, config)
+    assert str(events(home, "meetings")["occurred_at"][0]) == "2024-03-01 05:30:00+00:00"
+
+
+def test_cli_prints_per_file_accounting_and_fails_on_a_missing_folder(tmp_path, landing):
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1"), meeting("m1"), "x"])
+    result = corners("ingest", "--home", str(tmp_path / "h"), "--landing", str(landing), check=True)
+    assert "meetings/a.jsonl" in result.stdout
+    assert "3 lines read = 1 stored + 1 duplicates + 1 quarantined" in result.stdout
+    missing = corners("ingest", "--home", str(tmp_path / "h"), "--landing", str(tmp_path / "no"))
+    assert missing.returncode == 2
+    assert "landing folder not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_cli_exits_non_zero_when_the_registry_is_rejected(tmp_path, landing):
+    (landing / "partnerships.csv").write_text(registry_csv([("P1", "not-a-date", "")]))
+    result = corners("ingest", "--home", str(tmp_path / "h"), "--landing", str(landing))
+    assert result.returncode == 1
+    assert "line 2: bad date in started_on: not-a-date" in result.stderr
