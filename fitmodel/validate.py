@@ -3,8 +3,9 @@
 Two steps over a whole batch, no per-line Python:
 1. `extract` tokenises every line with DuckDB's JSON functions: per known field its exact
    JSON type (polars' JSON decoding cannot tell `2` from `2.0` or `"2"`) and its text; the
-   unknown fields as a JSON object (`extra`); and a hash of the canonical line (keys sorted)
-   so "equal as parsed JSON" becomes a hash comparison.
+   unknown fields as a JSON object (`extra`, keys sorted); and a content hash,
+   so "equal as parsed JSON" becomes a hash comparison: the hash covers each known field's
+   JSON type and parsed value and the key-sorted unknown fields, not the line's spelling.
 2. `validate` turns those into typed columns and a list of quarantine reasons, with polars
    expressions; `settle_duplicates` applies the event-id rules against the store.
 """
@@ -64,20 +65,22 @@ def _extract_sql() -> str:
         SELECT * EXCLUDE (is_object), is_object,
             CASE WHEN is_object THEN json_type(line, {paths}) END AS types,
             CASE WHEN is_object THEN json_extract_string(line, {paths}) END AS vals,
-            CASE WHEN is_object THEN from_json(line, '"MAP(VARCHAR, JSON)"') END AS m
+            CASE WHEN is_object THEN json_keys(line) END AS keys
         FROM parsed
     ), known AS (
-        SELECT *, CASE vals[2] {known_by_type} ELSE {_sql_list(envelope)} END AS known_keys
+        SELECT *, list_filter(keys, lambda k: NOT list_contains(
+            CASE vals[2] {known_by_type} ELSE {_sql_list(envelope)} END, k)) AS unknown
         FROM tokens
+    ), extras AS (
+        SELECT *, CASE WHEN len(unknown) > 0 THEN to_json(map_from_entries(list_sort(
+            list_filter(map_entries(from_json(line, '"MAP(VARCHAR, JSON)"')),
+                lambda e: list_contains(unknown, e.key)))))::VARCHAR END AS extra
+        FROM known
     )
-    SELECT * EXCLUDE (types, vals, m, known_keys),
+    SELECT * EXCLUDE (types, vals, keys, unknown),
         {picks},
-        md5(to_json(map_from_entries(list_sort(map_entries(m))))) AS content_hash,
-        CASE WHEN len(list_filter(map_keys(m), lambda k: NOT list_contains(known_keys, k))) > 0
-            THEN to_json(map_from_entries(list_sort(list_filter(map_entries(m),
-                lambda e: NOT list_contains(known_keys, e.key)))))::VARCHAR
-        END AS extra
-    FROM known
+        md5(to_json(types)::VARCHAR || to_json(vals)::VARCHAR || coalesce(extra, '')) AS content_hash
+    FROM extras
     """
 
 
@@ -138,39 +141,32 @@ def _timestamp_parts() -> dict[str, pl.Expr]:
     }
 
 
+Rule = tuple[pl.Expr, str]
+"""A quarantine rule: the condition under which a line gets the reason."""
+
+
 def _occurred_at(config: IngestConfig) -> tuple[pl.Expr, pl.Expr]:
-    """The parsed UTC timestamp, and the reason it cannot be parsed (or null)."""
+    """The UTC timestamp, and whether the text is a valid timestamp without an offset."""
     parts = _timestamp_parts()
     aware = parts["with_offset"].str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
     )
-    naive_parsed = parts["naive"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
+    naive = parts["naive"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
     if config.default_timezone:
         localised = (
-            naive_parsed.dt.cast_time_unit("us")
+            naive.dt.cast_time_unit("us")
             .dt.replace_time_zone(
                 config.default_timezone, ambiguous="earliest", non_existent="null"
             )
             .dt.convert_time_zone("UTC")
         )
-        value = pl.coalesce(aware, localised)
-        reason = pl.when(value.is_null()).then(pl.lit("invalid_value:occurred_at"))
-    else:
-        value = aware
-        reason = (
-            pl.when(aware.is_not_null())
-            .then(None)
-            .when(naive_parsed.is_not_null())
-            .then(pl.lit("naive_timestamp"))
-            .otherwise(pl.lit("invalid_value:occurred_at"))
-        )
-    return value, reason
+        return pl.coalesce(aware, localised), pl.lit(False)
+    return aware, aware.is_null() & naive.is_not_null()
 
 
-def _field_reason(spec: FieldSpec, applies: pl.Expr) -> pl.Expr:
-    """The quarantine reason of one field, or null."""
+def _field_rules(spec: FieldSpec, applies: pl.Expr) -> list[Rule]:
+    """Missing, wrong JSON type, or value out of its domain: at most one holds per field."""
     n = spec.name
-    wrong_type = ~_t(n).is_in(_JSON_TYPES[spec.kind])
     value = _v(n)
     if spec.kind == "int":
         number = value.cast(pl.Int64, strict=False)
@@ -185,17 +181,15 @@ def _field_reason(spec: FieldSpec, applies: pl.Expr) -> pl.Expr:
         bad_value = value.str.strip_chars() == ""
     else:
         bad_value = pl.lit(False)
-    absent = pl.lit(f"missing_field:{n}") if spec.required else None
-    return (
-        pl.when(~applies)
-        .then(None)
-        .when(_absent(n))
-        .then(absent)
-        .when(wrong_type)
-        .then(pl.lit(f"invalid_type:{n}"))
-        .when(bad_value)
-        .then(pl.lit(f"invalid_value:{n}"))
-    )
+    present = applies & ~_absent(n)
+    wrong_type = ~_t(n).is_in(_JSON_TYPES[spec.kind])
+    rules = [
+        (present & wrong_type, f"invalid_type:{n}"),
+        (present & ~wrong_type & bad_value, f"invalid_value:{n}"),
+    ]
+    if spec.required:
+        rules.insert(0, (applies & _absent(n), f"missing_field:{n}"))
+    return rules
 
 
 def validate(
@@ -205,40 +199,50 @@ def validate(
     ingested_at: datetime,
     config: IngestConfig,
 ) -> pl.LazyFrame:
-    """Typed event columns plus `reasons` (list of SPEC §2 quarantine reasons) per line."""
+    """Typed event columns plus `reasons` (list of SPEC §2 quarantine reasons) per line.
+
+    Whether a line fails is one boolean expression over the batch; the reason texts are built
+    only for the lines that fail.
+    """
     is_object = pl.col("is_object")
     event_type = _v("event_type")
     known_type = (_t("event_type") == "VARCHAR") & event_type.is_in(list(EVENT_TYPES))
-    occurred_at, ts_reason = _occurred_at(config)
+    parsed_at, naive_at = _occurred_at(config)
+    occurred_at = pl.col("_occurred_at")
+    text_at = is_object & (_t("occurred_at") == "VARCHAR")
+    ts_rules = [
+        (text_at & pl.col("_naive_at"), "naive_timestamp"),
+        (text_at & occurred_at.is_null() & ~pl.col("_naive_at"), "invalid_value:occurred_at"),
+    ]
     future_limit = ingested_at + timedelta(days=config.future_tolerance_days)
-
-    reasons: list[pl.Expr] = []
-    for spec in ENVELOPE:
-        reason = _field_reason(spec, is_object)
-        if spec.name == "event_type":
-            reason = reason.when(~known_type).then(pl.lit("invalid_value:event_type"))
-        if spec.name == "occurred_at":
-            reason = reason.when(ts_reason.is_not_null()).then(ts_reason)
-        reasons.append(reason)
-    for spec in type_fields().values():
-        reasons.append(
-            _field_reason(spec, is_object & event_type.is_in(types_with_field(spec.name)))
-        )
     stream_of_type = event_type.replace_strict(
         {t: s for t, (s, _) in EVENT_TYPES.items()}, default=None, return_dtype=pl.String
     )
-    reasons += [
-        pl.when(is_object & known_type & (stream_of_type != pl.col("stream"))).then(
-            pl.lit("wrong_stream")
-        ),
-        pl.when(is_object & (occurred_at > future_limit)).then(pl.lit("future_timestamp")),
-        pl.when(
+
+    rules: list[Rule] = [(~is_object, "malformed_json")]
+    for spec in ENVELOPE:
+        if spec.name == "occurred_at":
+            rules += [r for r in _field_rules(spec, is_object) if "invalid_value" not in r[1]]
+            rules += ts_rules
+        else:
+            rules += _field_rules(spec, is_object)
+    rules.append(
+        (is_object & (_t("event_type") == "VARCHAR") & ~known_type, "invalid_value:event_type")
+    )
+    for spec in type_fields().values():
+        rules += _field_rules(spec, is_object & event_type.is_in(types_with_field(spec.name)))
+    rules += [
+        (is_object & known_type & (stream_of_type != pl.col("stream")), "wrong_stream"),
+        (is_object & (occurred_at > future_limit), "future_timestamp"),
+        (
             is_object
             & (_t("partnership_id") == "VARCHAR")
             & (_v("partnership_id").str.strip_chars() != "")
-            & ~_v("partnership_id").is_in(registry_ids.implode())
-        ).then(pl.lit("unknown_partnership")),
+            & ~_v("partnership_id").is_in(registry_ids.implode()),
+            "unknown_partnership",
+        ),
     ]
+    conditions = [cond.fill_null(False) for cond, _ in rules]
 
     typed = []
     for spec in ALL_FIELDS:
@@ -251,15 +255,22 @@ def validate(
         else:
             typed.append(_v(spec.name).alias(spec.name))
 
-    return extracted.select(
-        *LINE_COLUMNS,
-        "content_hash",
-        "extra",
-        *typed,
-        pl.when(is_object)
-        .then(pl.concat_list(reasons).list.drop_nulls())
-        .otherwise(pl.lit(["malformed_json"]))
-        .alias("reasons"),
+    texts = [
+        pl.when(c).then(pl.lit(reason)) for c, (_, reason) in zip(conditions, rules, strict=True)
+    ]
+    return (
+        extracted.with_columns(parsed_at.alias("_occurred_at"), naive_at.alias("_naive_at"))
+        .with_columns(pl.any_horizontal(conditions).alias("_fails"))
+        .select(
+            *LINE_COLUMNS,
+            "content_hash",
+            "extra",
+            *typed,
+            pl.when(pl.col("_fails"))
+            .then(pl.concat_str(texts, separator="|", ignore_nulls=True).str.split("|"))
+            .otherwise(pl.lit([], pl.List(pl.String)))
+            .alias("reasons"),
+        )
     )
 
 

@@ -35,7 +35,7 @@ from pipelines.store import LOG_SCHEMA, QUARANTINE_SCHEMA, REGISTRY_SCHEMA, Home
 
 REGISTRY_FILE = "partnerships.csv"
 CRASH_ENV = "CORNERS_CRASH_AT"
-BATCH_BYTES = 256 * 1024 * 1024
+BATCH_BYTES = 64 * 1024 * 1024
 """Landing bytes per batch: bounds memory on large backfills."""
 
 
