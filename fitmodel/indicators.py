@@ -1,0 +1,398 @@
+"""Leading indicators per partnership per day (SPEC §3–§4), as polars lazy expressions.
+
+Grain: one row per partnership `p` and day `d` with `started_on ≤ d ≤ min(ended_on, as_of)`.
+
+Every trailing-window figure is a difference array summed over a dense daily grid: an event
+dated e adds its value at max(e, grid start) and takes it away at e + N, so one cumulative sum
+per partnership gives the sum over event dates in [d − N + 1, d]. Because the grid can start at
+any day, the same code computes a full history or only a recent stretch (incremental refresh).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from fitmodel.config import ModelConfig
+from fitmodel.events import CORNERS
+
+P = "partnership_id"
+DAY = "as_of"
+
+
+@dataclass(frozen=True)
+class Events:
+    """The four event tables (lazy), as stored."""
+
+    meetings: pl.LazyFrame
+    escalations: pl.LazyFrame
+    communications: pl.LazyFrame
+    surveys: pl.LazyFrame
+
+
+def _day(col: str = "occurred_at") -> pl.Expr:
+    return pl.col(col).dt.date()
+
+
+def grid(registry: pl.LazyFrame, as_of: date, start: date | None = None) -> pl.LazyFrame:
+    """One row per partnership and day, from `started_on` (or `start`, if later) to
+    min(`ended_on`, `as_of`)."""
+    first = pl.col("started_on")
+    if start is not None:
+        first = pl.max_horizontal(first, pl.lit(start))
+    last = pl.min_horizontal(pl.col("ended_on").fill_null(pl.lit(as_of)), pl.lit(as_of))
+    return (
+        registry.select(P, first.alias("_from"), last.alias("_to"))
+        .filter(pl.col("_from") <= pl.col("_to"))
+        .select(P, pl.date_ranges("_from", "_to").alias(DAY), pl.col("_from"))
+        .explode(DAY)
+    )
+
+
+def pair_escalations(escalations: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (partnership, escalation_id) that was opened: opened_at (earliest open, ties
+    to the lowest event_id; its severity and corner) and resolved_at (the earliest resolution
+    at or after it), or null."""
+    opened = (
+        escalations.filter(pl.col("event_type") == "escalation_opened")
+        .sort("occurred_at", "event_id")
+        .group_by(P, "escalation_id")
+        .agg(
+            pl.col("occurred_at").first().alias("opened_at"),
+            pl.col("severity").first(),
+            pl.col("corner").first(),
+        )
+    )
+    resolutions = escalations.filter(pl.col("event_type") == "escalation_resolved").select(
+        P, "escalation_id", pl.col("occurred_at").alias("resolved_at")
+    )
+    resolved = (
+        opened.select(P, "escalation_id", "opened_at")
+        .join(resolutions, on=[P, "escalation_id"])
+        .filter(pl.col("resolved_at") >= pl.col("opened_at"))
+        .group_by(P, "escalation_id")
+        .agg(pl.col("resolved_at").min())
+    )
+    return opened.join(resolved, on=[P, "escalation_id"], how="left").with_columns(
+        _day("opened_at").alias("opened_on"), _day("resolved_at").alias("resolved_on")
+    )
+
+
+def _deltas(
+    frame: pl.LazyFrame, on: str, values: dict[str, pl.Expr], days: int | None, starts: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Difference-array entries for a trailing window of `days` (None: from then on).
+
+    `frame` has P and the date column `on`; `starts` has P and `_from` (the grid's first day).
+    """
+    base = frame.join(starts, on=P).select(P, pl.col(on).alias("_e"), "_from", **values)
+    if days is not None:
+        base = base.filter(pl.col("_e") + timedelta(days=days) > pl.col("_from"))
+    enter = base.select(P, pl.max_horizontal("_e", "_from").alias(DAY), *values)
+    parts = [enter]
+    if days is not None:
+        parts.append(
+            base.select(
+                P,
+                (pl.col("_e") + timedelta(days=days)).alias(DAY),
+                *[(-pl.col(v)).alias(v) for v in values],
+            )
+        )
+    return pl.concat(parts)
+
+
+def _windowed(grid_: pl.LazyFrame, deltas: list[pl.LazyFrame], names: list[str]) -> pl.LazyFrame:
+    """Sum difference arrays onto the grid and integrate them per partnership."""
+    summed = (
+        pl.concat(deltas, how="diagonal").group_by(P, DAY).agg([pl.col(n).sum() for n in names])
+    )
+    return (
+        grid_.join(summed, on=[P, DAY], how="left")
+        .sort(P, DAY)
+        .with_columns([pl.col(n).fill_null(0).cum_sum().over(P) for n in names])
+    )
+
+
+def _median_resolution(pairs: pl.LazyFrame, starts: pl.LazyFrame, days: int) -> pl.LazyFrame:
+    """Median resolution time (days) over escalations resolved in the trailing window, on the
+    days it can change (an escalation entering or leaving the window, and the grid's first
+    day); forward-filled onto the grid by the caller."""
+    resolved = pairs.filter(pl.col("resolved_on").is_not_null()).select(
+        P,
+        "resolved_on",
+        ((pl.col("resolved_at") - pl.col("opened_at")).dt.total_microseconds() / 86_400e6).alias(
+            "dur"
+        ),
+    )
+    window = timedelta(days=days)
+    changes = (
+        pl.concat(
+            [
+                resolved.select(P, pl.col("resolved_on").alias(DAY)),
+                resolved.select(P, (pl.col("resolved_on") + window).alias(DAY)),
+                starts.select(P, pl.col("_from").alias(DAY)),
+            ]
+        )
+        .unique()
+        .join(starts, on=P)
+        .filter(pl.col(DAY) >= pl.col("_from"))
+        .drop("_from")
+    )
+    members = changes.join_where(
+        resolved,
+        pl.col(P) == pl.col(f"{P}_right"),
+        pl.col("resolved_on") <= pl.col(DAY),
+        pl.col("resolved_on") > pl.col(DAY) - window,
+    )
+    medians = members.group_by(P, DAY).agg(pl.col("dur").median().alias("_median"))
+    return changes.join(medians, on=[P, DAY], how="left").sort(P, DAY)
+
+
+def _oldest_open(pairs: pl.LazyFrame) -> pl.LazyFrame:
+    """When each escalation is the oldest open one: from max(opened_on, latest resolution of
+    all earlier-opened ones) until its own resolution (exclusive). Reigns never overlap."""
+    never = date(9999, 12, 31)
+    ordered = pairs.select(
+        P, "opened_on", pl.col("resolved_on").fill_null(never).alias("_until")
+    ).sort(P, "opened_on")
+    prior = pl.col("_until").cum_max().shift(1).over(P)
+    return (
+        ordered.with_columns(pl.max_horizontal("opened_on", prior).alias("_reign"))
+        .filter(pl.col("_reign") < pl.col("_until"))
+        .select(P, "_reign", "opened_on", "_until")
+        .sort(P, "_reign")
+    )
+
+
+def _renewal_gate(months: int) -> pl.Expr:
+    """The first started_on + k·months (k ≥ 1, day clamped to the month's end) that is ≥ d."""
+    start, d = pl.col("started_on"), pl.col(DAY)
+    elapsed = (d.dt.year() - start.dt.year()) * 12 + d.dt.month() - start.dt.month()
+    k = pl.max_horizontal(pl.lit(1), elapsed // months)
+    gate = start.dt.offset_by(pl.format("{}mo", k * months))
+    later = start.dt.offset_by(pl.format("{}mo", (k + 1) * months))
+    return pl.when(gate >= d).then(gate).otherwise(later)
+
+
+def indicators(
+    events: Events,
+    registry: pl.LazyFrame,
+    as_of: date,
+    config: ModelConfig,
+    start: date | None = None,
+) -> pl.LazyFrame:
+    """SPEC §4 indicators for every partnership-day in [max(started_on, start), end]."""
+    w = config.windows
+    days = grid(registry, as_of, start)
+    starts = days.select(P, "_from").unique()
+    cutoff = pl.lit(as_of)
+
+    comms = events.communications.select(P, _day().alias("_d"), "scheduled", "initiated_by")
+    comms = comms.filter(pl.col("_d") <= cutoff)
+    meets = events.meetings.filter(_day() <= cutoff).select(
+        P, _day().alias("_d"), "meeting_kind", "ideas_generated"
+    )
+    pairs = pair_escalations(events.escalations).filter(pl.col("opened_on") <= cutoff)
+    pairs = pairs.with_columns(
+        pl.when(pl.col("resolved_on") <= cutoff).then(pl.col("resolved_on")),
+        pl.when(pl.col("resolved_on") <= cutoff).then(pl.col("resolved_at")).alias("resolved_at"),
+    )
+    surveys = events.surveys.filter(_day() <= cutoff).select(
+        P, _day().alias("_d"), "respondent_side", *CORNERS
+    )
+    one = pl.lit(1, pl.Int64)
+    response_mean = pl.mean_horizontal(*CORNERS)
+
+    deltas = [
+        _deltas(
+            comms.filter(~pl.col("scheduled")),
+            "_d",
+            {"_unsched": one},
+            w.unscheduled_comms_days,
+            starts,
+        ),
+        _deltas(
+            comms,
+            "_d",
+            {
+                "comms_90d": one,
+                "_comms_a": (pl.col("initiated_by") == "a").cast(pl.Int64),
+                "_comms_b": (pl.col("initiated_by") == "b").cast(pl.Int64),
+            },
+            w.activity_days,
+            starts,
+        ),
+        _deltas(
+            meets,
+            "_d",
+            {
+                "meetings_90d": one,
+                "problem_solving_90d": (pl.col("meeting_kind") == "joint_problem_solving").cast(
+                    pl.Int64
+                ),
+                "ideas_90d": pl.col("ideas_generated"),
+            },
+            w.activity_days,
+            starts,
+        ),
+        _deltas(
+            pairs,
+            "opened_on",
+            {
+                "escalations_90d": one,
+                "critical_escalations_90d": (pl.col("severity") == "critical").cast(pl.Int64),
+            },
+            w.activity_days,
+            starts,
+        ),
+        _deltas(pairs, "opened_on", {"open_escalations": one}, None, starts),
+        _deltas(
+            pairs.filter(pl.col("resolved_on").is_not_null()),
+            "resolved_on",
+            {"open_escalations": -one},
+            None,
+            starts,
+        ),
+        _deltas(
+            surveys,
+            "_d",
+            {
+                "survey_responses_120d": one,
+                **{f"_sum_{c}": pl.col(c).cast(pl.Float64) for c in CORNERS},
+                "_n_a": (pl.col("respondent_side") == "a").cast(pl.Int64),
+                "_n_b": (pl.col("respondent_side") == "b").cast(pl.Int64),
+                "_side_a": pl.when(pl.col("respondent_side") == "a")
+                .then(response_mean)
+                .otherwise(0.0),
+                "_side_b": pl.when(pl.col("respondent_side") == "b")
+                .then(response_mean)
+                .otherwise(0.0),
+            },
+            w.survey_days,
+            starts,
+        ),
+    ]
+    names = [
+        "_unsched",
+        "comms_90d",
+        "_comms_a",
+        "_comms_b",
+        "meetings_90d",
+        "problem_solving_90d",
+        "ideas_90d",
+        "escalations_90d",
+        "critical_escalations_90d",
+        "open_escalations",
+        "survey_responses_120d",
+        *[f"_sum_{c}" for c in CORNERS],
+        "_n_a",
+        "_n_b",
+        "_side_a",
+        "_side_b",
+    ]
+    frame = _windowed(days, deltas, names)
+
+    # Days since the last event of any type (resolutions without an open included).
+    every = (
+        pl.concat(
+            [
+                events.meetings.select(P, _day().alias("_last")),
+                events.escalations.select(P, _day().alias("_last")),
+                events.communications.select(P, _day().alias("_last")),
+                events.surveys.select(P, _day().alias("_last")),
+            ]
+        )
+        .filter(pl.col("_last") <= cutoff)
+        .unique()
+        .sort(P, "_last")
+    )
+    frame = frame.join_asof(
+        every, left_on=DAY, right_on="_last", by=P, strategy="backward", check_sortedness=False
+    )
+    frame = frame.join_asof(
+        _oldest_open(pairs),
+        left_on=DAY,
+        right_on="_reign",
+        by=P,
+        strategy="backward",
+        check_sortedness=False,
+    )
+    frame = frame.join_asof(
+        _median_resolution(pairs, starts, w.activity_days).rename({DAY: "_changed"}),
+        left_on=DAY,
+        right_on="_changed",
+        by=P,
+        strategy="backward",
+        check_sortedness=False,
+    )
+
+    a, b = pl.col("_comms_a"), pl.col("_comms_b")
+    corner_means = {c: pl.col(f"_sum_{c}") / pl.col("survey_responses_120d") for c in CORNERS}
+    frame = frame.with_columns(
+        (pl.col("_unsched") / (w.unscheduled_comms_days / 7)).alias("unscheduled_comms_per_week"),
+        pl.when(pl.col("comms_90d") > 0)
+        .then(1 - (a - b).abs() / (a + b))
+        .alias("comms_balance_90d"),
+        pl.when(pl.col(DAY) < pl.col("_until"))
+        .then((pl.col(DAY) - pl.col("opened_on")).dt.total_days())
+        .alias("oldest_open_escalation_days"),
+        pl.col("_median").alias("median_resolution_days_90d"),
+        pl.when(pl.col("escalations_90d") > 0)
+        .then(pl.col("problem_solving_90d") / pl.col("escalations_90d"))
+        .alias("ps_escalation_ratio_90d"),
+        *[
+            pl.when(pl.col("survey_responses_120d") > 0).then(expr).alias(c)
+            for c, expr in corner_means.items()
+        ],
+        pl.when((pl.col("_n_a") > 0) & (pl.col("_n_b") > 0))
+        .then((pl.col("_side_a") / pl.col("_n_a") - pl.col("_side_b") / pl.col("_n_b")).abs())
+        .alias("side_gap"),
+        (pl.col(DAY) - pl.col("_last")).dt.total_days().alias("days_since_last_event"),
+    )
+    lowest = pl.min_horizontal(*CORNERS)
+    weakest = pl.when(lowest.is_null()).then(None)
+    for c in CORNERS:
+        weakest = weakest.when(pl.col(c) == lowest).then(pl.lit(c))
+    frame = frame.with_columns(
+        (
+            (pl.col("escalations_90d") > 0)
+            & (pl.col("ps_escalation_ratio_90d") < config.ratio_threshold)
+        )
+        .fill_null(False)
+        .alias("ratio_below_3"),
+        weakest.alias("weakest_corner"),
+        pl.any_horizontal(
+            [(pl.col(c) < config.corner_threshold).fill_null(False) for c in CORNERS]
+        ).alias("corner_below_7"),
+    )
+    registry_cols = registry.select(P, "started_on")
+    frame = frame.join(registry_cols, on=P).with_columns(
+        _renewal_gate(w.renewal_months).alias("next_renewal_gate")
+    )
+    return frame.select(P, DAY, *INDICATOR_COLUMNS).sort(P, DAY)
+
+
+INDICATOR_COLUMNS = [
+    "unscheduled_comms_per_week",
+    "comms_90d",
+    "comms_balance_90d",
+    "meetings_90d",
+    "problem_solving_90d",
+    "ideas_90d",
+    "escalations_90d",
+    "critical_escalations_90d",
+    "open_escalations",
+    "oldest_open_escalation_days",
+    "median_resolution_days_90d",
+    "ps_escalation_ratio_90d",
+    "ratio_below_3",
+    *CORNERS,
+    "survey_responses_120d",
+    "side_gap",
+    "weakest_corner",
+    "corner_below_7",
+    "days_since_last_event",
+    "next_renewal_gate",
+]

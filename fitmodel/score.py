@@ -1,0 +1,131 @@
+"""Fit score, band, 30-day trend and its drivers (SPEC §5), over the indicator rows."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from fitmodel.config import ModelConfig
+from fitmodel.events import CORNERS
+from fitmodel.indicators import DAY, INDICATOR_COLUMNS, Events, P, indicators
+
+COMPONENTS = ("survey", "collaboration", "responsiveness", "engagement", "innovation", "balance")
+
+
+def _inputs() -> dict[str, pl.Expr]:
+    """The x of each component."""
+    return {
+        "survey": pl.mean_horizontal(*CORNERS),
+        "collaboration": pl.col("problem_solving_90d")
+        / pl.max_horizontal(pl.col("escalations_90d"), pl.lit(1)),
+        "responsiveness": pl.col("median_resolution_days_90d"),
+        "engagement": pl.col("unscheduled_comms_per_week"),
+        "innovation": pl.col("ideas_90d").cast(pl.Float64),
+        "balance": pl.col("comms_balance_90d"),
+    }
+
+
+def _share(name: str, config: ModelConfig) -> pl.Expr:
+    """w·c / W for one component, a null component counting 0."""
+    weight = getattr(config.components, name).weight
+    return (weight * pl.col(f"{name}_score")).fill_null(0.0) / pl.col("_weight")
+
+
+def score(frame: pl.LazyFrame, config: ModelConfig) -> pl.LazyFrame:
+    """Add the component scores, `fit_score`, `band`, `score_change_30d`,
+    `score_change_by_component` and `top_negative_driver` to indicator rows.
+
+    The trend compares with the row 30 days earlier, which must be in `frame` (the rows are one
+    per partnership per day, without gaps)."""
+    inputs = _inputs()
+    scores = []
+    for name in COMPONENTS:
+        c = getattr(config.components, name)
+        x = inputs[name]
+        scores.append(
+            (100 * ((x - c.bad) / (c.good - c.bad)).clip(0.0, 1.0)).alias(f"{name}_score")
+        )
+    weights = [
+        pl.when(pl.col(f"{n}_score").is_not_null())
+        .then(getattr(config.components, n).weight)
+        .otherwise(0.0)
+        for n in COMPONENTS
+    ]
+    frame = frame.with_columns(scores).with_columns(pl.sum_horizontal(weights).alias("_weight"))
+    weighted = pl.sum_horizontal(
+        [
+            (getattr(config.components, n).weight * pl.col(f"{n}_score")).fill_null(0.0)
+            for n in COMPONENTS
+        ]
+    )
+    bands = config.bands
+    trend = config.windows.trend_days
+    frame = frame.with_columns(
+        pl.when(pl.col("_weight") >= config.min_weight)
+        .then(weighted / pl.col("_weight"))
+        .alias("fit_score"),
+        *[_share(n, config).alias(f"_share_{n}") for n in COMPONENTS],
+    ).with_columns(
+        pl.when(pl.col("fit_score").is_null())
+        .then(pl.lit("insufficient_data"))
+        .when(pl.col("fit_score") >= bands.healthy)
+        .then(pl.lit("healthy"))
+        .when(pl.col("fit_score") >= bands.watch)
+        .then(pl.lit("watch"))
+        .otherwise(pl.lit("at_risk"))
+        .alias("band"),
+    )
+    # The row `trend` days earlier: rows are dense per partnership, so it is a shift when the
+    # day matches.
+    earlier = pl.col(DAY).shift(trend).over(P)
+    has_earlier = (earlier == pl.col(DAY) - pl.duration(days=trend)).fill_null(False)
+    change = pl.when(has_earlier).then(
+        pl.col("fit_score") - pl.col("fit_score").shift(trend).over(P)
+    )
+    frame = frame.sort(P, DAY).with_columns(change.alias("score_change_30d"))
+    defined = pl.col("score_change_30d").is_not_null()
+    by_component = {
+        n: pl.when(defined).then(pl.col(f"_share_{n}") - pl.col(f"_share_{n}").shift(trend).over(P))
+        for n in COMPONENTS
+    }
+    lowest = pl.min_horizontal(*by_component.values())
+    driver = pl.when(lowest.is_null() | (lowest >= 0)).then(None)
+    for n, expr in by_component.items():
+        driver = driver.when(expr == lowest).then(pl.lit(n))
+    return frame.with_columns(
+        pl.struct(**by_component).alias("score_change_by_component"),
+        driver.alias("top_negative_driver"),
+    ).drop("_weight", *[f"_share_{n}" for n in COMPONENTS])
+
+
+SCORE_COLUMNS = [
+    *[f"{n}_score" for n in COMPONENTS],
+    "fit_score",
+    "band",
+    "score_change_30d",
+    "score_change_by_component",
+    "top_negative_driver",
+]
+REGISTRY_COLUMNS = ["name", "partner_a", "partner_b", "industry_a", "industry_b", "owner"]
+FIT_HEALTH_COLUMNS = [P, DAY, *REGISTRY_COLUMNS, *INDICATOR_COLUMNS, *SCORE_COLUMNS]
+
+
+def fit_health(
+    events: Events,
+    registry: pl.LazyFrame,
+    as_of: date,
+    config: ModelConfig,
+    start: date | None = None,
+) -> pl.LazyFrame:
+    """The fit-health rows (SPEC §4–§5 columns, registry attributes) for days ≥ `start`.
+
+    With `start`, rows from `start` − trend days are computed too (the trend needs them) and
+    then dropped."""
+    trend = config.windows.trend_days
+    from_day = None if start is None else start - timedelta(days=trend)
+    rows = score(indicators(events, registry, as_of, config, start=from_day), config)
+    if start is not None:
+        rows = rows.filter(pl.col(DAY) >= start)
+    attrs = registry.select(P, *REGISTRY_COLUMNS)
+    return rows.join(attrs, on=P, how="left").select(FIT_HEALTH_COLUMNS).sort(P, DAY)
