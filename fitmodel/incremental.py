@@ -1,0 +1,46 @@
+"""Incremental refresh of fit-health rows.
+
+The rule: an event dated e can change only rows with d ≥ e (windows look back, never
+forward; open escalations and days-since-last-event only carry forward). So given the earliest
+event date touched since the last run, `affected`, a refresh recomputes the days
+[min(affected, previous as_of + 1), as_of] and keeps every earlier row as it was. To compute
+those rows the model reads events back to the longest window before them and recomputes the
+`trend_days` rows before them too (the 30-day trend needs the score at d − 30); only the
+affected days are replaced. A registry change (a start or end date moved) needs a rebuild.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from fitmodel.config import ModelConfig
+from fitmodel.indicators import DAY, Events
+from fitmodel.score import fit_health
+
+
+def first_affected_day(affected: date | None, previous_as_of: date | None) -> date | None:
+    """The first day whose row must be recomputed, or None for a full rebuild."""
+    if previous_as_of is None:
+        return None
+    candidates = [previous_as_of + timedelta(days=1)]
+    if affected is not None:
+        candidates.append(affected)
+    return min(candidates)
+
+
+def refresh(
+    previous: pl.LazyFrame,
+    events: Events,
+    registry: pl.LazyFrame,
+    as_of: date,
+    config: ModelConfig,
+    start: date | None,
+) -> pl.LazyFrame:
+    """`previous` rows before `start`, then recomputed rows from `start` through `as_of`."""
+    if start is None:
+        return fit_health(events, registry, as_of, config)
+    kept = previous.filter(pl.col(DAY) < start)
+    fresh = fit_health(events, registry, as_of, config, start=start)
+    return pl.concat([kept, fresh]).sort("partnership_id", DAY)
