@@ -1,0 +1,33 @@
+"""The real `corners` command line, end to end."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tests.helpers import corners
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ("sample", "ingest", "demo"):
+        result = corners(command, "--help", check=True)
+        assert "examples:" in result.stdout and f"corners {command}" in result.stdout
+
+
+def test_demo_ingests_sample_data_and_summarises_the_fit_model(tmp_path):
+    home = tmp_path / "home"
+    result = corners("demo", "--home", str(home), "--quiet", check=True)
+    assert "partnerships per band (latest day):" in result.stdout
+    assert "quarantined lines by reason:" in result.stdout
+    read = int(result.stdout.split("ingest: ")[1].split(" read")[0].replace(",", ""))
+    stored = pl.concat(
+        [pl.read_delta(str(home / "events" / s)) for s in ("meetings", "communications")],
+        how="diagonal",
+    )
+    assert read > 10_000 and stored.height > 5_000
+    again = corners("ingest", "--home", str(home), "--quiet", check=True)
+    assert "0 lines read" in again.stdout  # the landing folder was already ingested
+
+
+def test_sample_rejects_a_bad_rate():
+    result = corners("sample", "/tmp/x", "--bad-rate", "2")
+    assert result.returncode == 2 and "must be between 0 and 1" in result.stderr
