@@ -103,8 +103,9 @@ def _deltas(
     return pl.concat(parts)
 
 
-def _windowed(grid_: pl.LazyFrame, deltas: list[pl.LazyFrame], names: list[str]) -> pl.LazyFrame:
+def _windowed(grid_: pl.LazyFrame, deltas: list[pl.LazyFrame]) -> pl.LazyFrame:
     """Sum difference arrays onto the grid and integrate them per partnership."""
+    names = list(dict.fromkeys(c for d in deltas for c in d.collect_schema() if c not in (P, DAY)))
     summed = (
         pl.concat(deltas, how="diagonal").group_by(P, DAY).agg([pl.col(n).sum() for n in names])
     )
@@ -274,25 +275,7 @@ def indicators(
             starts,
         ),
     ]
-    names = [
-        "_unsched",
-        "comms_90d",
-        "_comms_a",
-        "_comms_b",
-        "meetings_90d",
-        "problem_solving_90d",
-        "ideas_90d",
-        "escalations_90d",
-        "critical_escalations_90d",
-        "open_escalations",
-        "survey_responses_120d",
-        *[f"_sum_{c}" for c in CORNERS],
-        "_n_a",
-        "_n_b",
-        "_side_a",
-        "_side_b",
-    ]
-    frame = _windowed(days, deltas, names)
+    frame = _windowed(days, deltas)
 
     # Days since the last event of any type (resolutions without an open included).
     every = (
