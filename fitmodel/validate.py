@@ -1,13 +1,14 @@
 """Vectorised validation of landing lines (SPEC §1–§2).
 
 Two steps over a whole batch, no per-line Python:
-1. `extract` tokenises every line with DuckDB's JSON functions: per known field its exact
-   JSON type (polars' JSON decoding cannot tell `2` from `2.0` or `"2"`) and its text; the
-   unknown fields as a JSON object (`extra`, keys sorted); and a content hash,
-   so "equal as parsed JSON" becomes a hash comparison: the hash covers each known field's
-   JSON type and parsed value and the key-sorted unknown fields, not the line's spelling.
-2. `validate` turns those into typed columns and a list of quarantine reasons, with polars
-   expressions; `settle_duplicates` applies the event-id rules against the store.
+1. `extract` parses every line once with DuckDB (`json_transform` to a struct of raw JSON
+   tokens, one per known field), lists unknown keys as a key-sorted JSON object (`extra`), and
+   hashes the tokens (`content_hash`), so "equal as parsed JSON" is a hash comparison that
+   ignores key order and spacing.
+2. `validate` reads each token's JSON type from its first character (a string starts with
+   `"`, an integer matches `-?digits`, so `2.0`, `"2"` and `true` are not integers) and turns
+   tokens into typed columns and quarantine reasons, all with polars expressions;
+   `settle_duplicates` applies the event-id rules against the store.
 """
 
 from __future__ import annotations
@@ -31,14 +32,6 @@ LINE_COLUMNS = {
 """A batch of lines to validate; `rank` is the processing order (SPEC §2)."""
 
 ALL_FIELDS: list[FieldSpec] = [*ENVELOPE, *type_fields().values()]
-_JSON_TYPES = {
-    "str": ("VARCHAR",),
-    "enum": ("VARCHAR",),
-    "timestamp": ("VARCHAR",),
-    "bool": ("BOOLEAN",),
-    "int": ("BIGINT", "UBIGINT"),
-}
-"""DuckDB's names of the JSON types each field kind accepts (`2.0` is DOUBLE, so not int)."""
 
 
 def _sql_list(values: list[str]) -> str:
@@ -46,40 +39,38 @@ def _sql_list(values: list[str]) -> str:
 
 
 def _extract_sql() -> str:
-    paths = _sql_list([f"$.{f.name}" for f in ALL_FIELDS])
+    struct = "{" + ", ".join(f'"{f.name}": "JSON"' for f in ALL_FIELDS) + "}"
     envelope = [f.name for f in ENVELOPE]
     known_by_type = " ".join(
-        f"WHEN '{t}' THEN {_sql_list(envelope + [s.name for s in specs])}"
+        f"WHEN '\"{t}\"' THEN {_sql_list(envelope + [s.name for s in specs])}"
         for t, (_, specs) in EVENT_TYPES.items()
     )
-    picks = ",\n".join(
-        f'types[{i + 1}] AS "t:{f.name}", vals[{i + 1}] AS "v:{f.name}"'
-        for i, f in enumerate(ALL_FIELDS)
-    )
+    tokens = ", ".join(f'tok."{f.name}" AS "j:{f.name}"' for f in ALL_FIELDS)
+    hashed = ", ".join(f"coalesce(tok.\"{f.name}\"::VARCHAR, '')" for f in ALL_FIELDS)
     return f"""
     WITH parsed AS (
-        SELECT *, CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END
-            AS is_object
+        SELECT rank, line,
+            CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS is_object
         FROM lines
     ), tokens AS (
-        SELECT * EXCLUDE (is_object), is_object,
-            CASE WHEN is_object THEN json_type(line, {paths}) END AS types,
-            CASE WHEN is_object THEN json_extract_string(line, {paths}) END AS vals,
+        SELECT rank, line, is_object,
+            CASE WHEN is_object THEN json_transform(line, '{struct}') END AS tok,
             CASE WHEN is_object THEN json_keys(line) END AS keys
         FROM parsed
-    ), known AS (
+    ), unknown AS (
         SELECT *, list_filter(keys, lambda k: NOT list_contains(
-            CASE vals[2] {known_by_type} ELSE {_sql_list(envelope)} END, k)) AS unknown
+            CASE tok.event_type::VARCHAR {known_by_type} ELSE {_sql_list(envelope)} END, k))
+            AS unknown
         FROM tokens
     ), extras AS (
         SELECT *, CASE WHEN len(unknown) > 0 THEN to_json(map_from_entries(list_sort(
             list_filter(map_entries(from_json(line, '"MAP(VARCHAR, JSON)"')),
                 lambda e: list_contains(unknown, e.key)))))::VARCHAR END AS extra
-        FROM known
+        FROM unknown
     )
-    SELECT * EXCLUDE (types, vals, keys, unknown),
-        {picks},
-        md5(to_json(types)::VARCHAR || to_json(vals)::VARCHAR || coalesce(extra, '')) AS content_hash
+    SELECT rank, is_object, {tokens}, extra,
+        CASE WHEN is_object THEN md5(concat_ws(chr(31), {hashed}, coalesce(extra, ''))) END
+            AS content_hash
     FROM extras
     """
 
@@ -88,26 +79,52 @@ _EXTRACT_SQL = _extract_sql()
 
 
 def extract(lines: pl.DataFrame) -> pl.DataFrame:
-    """Tokenise a batch of lines (columns `LINE_COLUMNS`) into per-field JSON types and text."""
+    """Tokenise a batch of lines (columns `LINE_COLUMNS`): the lines plus `is_object`, one raw
+    JSON token per known field (`j:<field>`, null when absent), `extra` and `content_hash`."""
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
-        con.register("lines", lines)
-        return con.sql(_EXTRACT_SQL).pl()
+        con.register("lines", lines.select("rank", "line"))
+        tokens = pl.from_arrow(con.sql(_EXTRACT_SQL).to_arrow_table())
     finally:
         con.close()
+    if not tokens["rank"].equals(lines["rank"]):  # DuckDB keeps insertion order; make sure
+        tokens = lines.select("rank").join(tokens, on="rank", how="left", maintain_order="left")
+    return lines.hstack(tokens.drop("rank"))
 
 
-def _t(name: str) -> pl.Expr:
-    return pl.col(f"t:{name}")
-
-
-def _v(name: str) -> pl.Expr:
-    return pl.col(f"v:{name}")
+def _tok(name: str) -> pl.Expr:
+    return pl.col(f"j:{name}")
 
 
 def _absent(name: str) -> pl.Expr:
-    return _t(name).is_null() | (_t(name) == "NULL")
+    """Absent or JSON null."""
+    return _tok(name).is_null() | (_tok(name) == "null")
+
+
+def _is_string(name: str) -> pl.Expr:
+    return _tok(name).str.starts_with('"')
+
+
+def _text(name: str) -> pl.Expr:
+    """The value of a JSON string token; escapes are decoded only where there are any."""
+    tok = pl.when(_is_string(name)).then(_tok(name))
+    plain = tok.str.strip_prefix('"').str.strip_suffix('"')
+    escaped = pl.when(tok.str.contains("\\", literal=True)).then(tok).str.json_decode(pl.String)
+    return pl.coalesce(escaped, plain)
+
+
+def _is_integer(name: str) -> pl.Expr:
+    return _tok(name).str.contains(r"^-?\d+$")
+
+
+def _has_type(spec: FieldSpec) -> pl.Expr:
+    """Whether the token's JSON type fits the field (strict: no numeric strings, no 2.0)."""
+    if spec.kind == "int":
+        return _is_integer(spec.name)
+    if spec.kind == "bool":
+        return _tok(spec.name).is_in(["true", "false"])
+    return _is_string(spec.name)
 
 
 _TS = (
@@ -116,9 +133,8 @@ _TS = (
 )
 
 
-def _timestamp_parts() -> dict[str, pl.Expr]:
-    """Normalised text of `occurred_at` with and without its offset."""
-    raw = _v("occurred_at").str.strip_chars()
+def _timestamp_parts(raw: pl.Expr) -> dict[str, pl.Expr]:
+    """Normalised text of a timestamp, with and without its offset."""
     m = raw.str.extract_groups(_TS)
     clock = pl.concat_str(
         [
@@ -141,13 +157,18 @@ def _timestamp_parts() -> dict[str, pl.Expr]:
     }
 
 
-Rule = tuple[pl.Expr, str]
-"""A quarantine rule: the condition under which a line gets the reason."""
+def _occurred_at(config: IngestConfig) -> list[dict[str, pl.Expr]]:
+    """Stages of `_occurred_at` (UTC) and `_naive_at` (valid but without an offset).
 
-
-def _occurred_at(config: IngestConfig) -> tuple[pl.Expr, pl.Expr]:
-    """The UTC timestamp, and whether the text is a valid timestamp without an offset."""
-    parts = _timestamp_parts()
+    The common forms (`…:SSZ`, `…:SS±HH:MM`) parse directly; only the rest goes through the
+    regex normaliser, by masking the parsed rows to null before it."""
+    raw = pl.col("v:occurred_at").str.strip_chars()
+    utc_form = pl.when(raw.str.ends_with("Z")).then(raw.str.strip_suffix("Z") + "+00:00")
+    fast = pl.coalesce(utc_form, raw).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%:z", strict=False, time_unit="us", time_zone="UTC"
+    )
+    rest = pl.when(pl.col("_fast_at").is_null()).then(raw)
+    parts = _timestamp_parts(rest)
     aware = parts["with_offset"].str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
     )
@@ -160,21 +181,40 @@ def _occurred_at(config: IngestConfig) -> tuple[pl.Expr, pl.Expr]:
             )
             .dt.convert_time_zone("UTC")
         )
-        return pl.coalesce(aware, localised), pl.lit(False)
-    return aware, aware.is_null() & naive.is_not_null()
+        value, is_naive = pl.coalesce(pl.col("_fast_at"), aware, localised), pl.lit(False)
+    else:
+        value = pl.coalesce(pl.col("_fast_at"), aware)
+        is_naive = value.is_null() & naive.is_not_null()
+    return [
+        {"_fast_at": fast},
+        {"_occurred_at": value, "_naive_at": is_naive},
+    ]
+
+
+Rule = tuple[pl.Expr, str]
+"""A quarantine rule: the condition under which a line gets the reason."""
+
+
+def _decoded(spec: FieldSpec) -> pl.Expr:
+    """The field's typed value, null unless its token has the right JSON type."""
+    n = spec.name
+    if spec.kind == "int":
+        return pl.when(_is_integer(n)).then(_tok(n).cast(pl.Int64, strict=False))
+    if spec.kind == "bool":
+        return pl.when(_has_type(spec)).then(_tok(n) == "true")
+    return _text(n)
 
 
 def _field_rules(spec: FieldSpec, applies: pl.Expr) -> list[Rule]:
     """Missing, wrong JSON type, or value out of its domain: at most one holds per field."""
     n = spec.name
-    value = _v(n)
+    value = pl.col(f"v:{n}")
     if spec.kind == "int":
-        number = value.cast(pl.Int64, strict=False)
-        bad_value = number.is_null()
+        bad_value = value.is_null()  # an integer token that does not fit in 64 bits
         if spec.low is not None:
-            bad_value = bad_value | (number < spec.low)
+            bad_value = bad_value | (value < spec.low)
         if spec.high is not None:
-            bad_value = bad_value | (number > spec.high)
+            bad_value = bad_value | (value > spec.high)
     elif spec.kind == "enum":
         bad_value = ~value.is_in(spec.values)
     elif spec.kind == "str":
@@ -182,10 +222,10 @@ def _field_rules(spec: FieldSpec, applies: pl.Expr) -> list[Rule]:
     else:
         bad_value = pl.lit(False)
     present = applies & ~_absent(n)
-    wrong_type = ~_t(n).is_in(_JSON_TYPES[spec.kind])
+    right_type = pl.col(f"ok:{n}")
     rules = [
-        (present & wrong_type, f"invalid_type:{n}"),
-        (present & ~wrong_type & bad_value, f"invalid_value:{n}"),
+        (present & ~right_type, f"invalid_type:{n}"),
+        (present & right_type & bad_value, f"invalid_value:{n}"),
     ]
     if spec.required:
         rules.insert(0, (applies & _absent(n), f"missing_field:{n}"))
@@ -202,33 +242,32 @@ def validate(
     """Typed event columns plus `reasons` (list of SPEC §2 quarantine reasons) per line.
 
     Whether a line fails is one boolean expression over the batch; the reason texts are built
-    only for the lines that fail.
+    only where it does.
     """
     is_object = pl.col("is_object")
-    event_type = _v("event_type")
-    known_type = (_t("event_type") == "VARCHAR") & event_type.is_in(list(EVENT_TYPES))
-    parsed_at, naive_at = _occurred_at(config)
+    event_type = pl.col("v:event_type")
+    known_type = event_type.is_in(list(EVENT_TYPES))
     occurred_at = pl.col("_occurred_at")
-    text_at = is_object & (_t("occurred_at") == "VARCHAR")
-    ts_rules = [
-        (text_at & pl.col("_naive_at"), "naive_timestamp"),
-        (text_at & occurred_at.is_null() & ~pl.col("_naive_at"), "invalid_value:occurred_at"),
-    ]
     future_limit = ingested_at + timedelta(days=config.future_tolerance_days)
     stream_of_type = event_type.replace_strict(
         {t: s for t, (s, _) in EVENT_TYPES.items()}, default=None, return_dtype=pl.String
     )
+    text_at = is_object & pl.col("ok:occurred_at")
 
     rules: list[Rule] = [(~is_object, "malformed_json")]
     for spec in ENVELOPE:
         if spec.name == "occurred_at":
             rules += [r for r in _field_rules(spec, is_object) if "invalid_value" not in r[1]]
-            rules += ts_rules
+            rules += [
+                (text_at & pl.col("_naive_at"), "naive_timestamp"),
+                (
+                    text_at & occurred_at.is_null() & ~pl.col("_naive_at"),
+                    "invalid_value:occurred_at",
+                ),
+            ]
         else:
             rules += _field_rules(spec, is_object)
-    rules.append(
-        (is_object & (_t("event_type") == "VARCHAR") & ~known_type, "invalid_value:event_type")
-    )
+    rules.append((is_object & pl.col("ok:event_type") & ~known_type, "invalid_value:event_type"))
     for spec in type_fields().values():
         rules += _field_rules(spec, is_object & event_type.is_in(types_with_field(spec.name)))
     rules += [
@@ -236,41 +275,34 @@ def validate(
         (is_object & (occurred_at > future_limit), "future_timestamp"),
         (
             is_object
-            & (_t("partnership_id") == "VARCHAR")
-            & (_v("partnership_id").str.strip_chars() != "")
-            & ~_v("partnership_id").is_in(registry_ids.implode()),
+            & (pl.col("v:partnership_id").str.strip_chars() != "")
+            & ~pl.col("v:partnership_id").is_in(registry_ids.implode()),
             "unknown_partnership",
         ),
     ]
     conditions = [cond.fill_null(False) for cond, _ in rules]
-
-    typed = []
-    for spec in ALL_FIELDS:
-        if spec.kind == "timestamp":
-            typed.append(occurred_at.alias(spec.name))
-        elif spec.kind == "int":
-            typed.append(_v(spec.name).cast(pl.Int64, strict=False).alias(spec.name))
-        elif spec.kind == "bool":
-            typed.append((_v(spec.name) == "true").alias(spec.name))
-        else:
-            typed.append(_v(spec.name).alias(spec.name))
-
     texts = [
         pl.when(c).then(pl.lit(reason)) for c, (_, reason) in zip(conditions, rules, strict=True)
     ]
-    return (
-        extracted.with_columns(parsed_at.alias("_occurred_at"), naive_at.alias("_naive_at"))
-        .with_columns(pl.any_horizontal(conditions).alias("_fails"))
-        .select(
-            *LINE_COLUMNS,
-            "content_hash",
-            "extra",
-            *typed,
-            pl.when(pl.col("_fails"))
-            .then(pl.concat_str(texts, separator="|", ignore_nulls=True).str.split("|"))
-            .otherwise(pl.lit([], pl.List(pl.String)))
-            .alias("reasons"),
-        )
+    typed = [
+        (occurred_at if spec.kind == "timestamp" else pl.col(f"v:{spec.name}")).alias(spec.name)
+        for spec in ALL_FIELDS
+    ]
+    frame = extracted.with_columns(
+        *[_decoded(spec).alias(f"v:{spec.name}") for spec in ALL_FIELDS],
+        *[_has_type(spec).alias(f"ok:{spec.name}") for spec in ALL_FIELDS],
+    )
+    for stage in _occurred_at(config):
+        frame = frame.with_columns(**stage)
+    return frame.with_columns(pl.any_horizontal(conditions).alias("_fails")).select(
+        *LINE_COLUMNS,
+        "content_hash",
+        "extra",
+        *typed,
+        pl.when(pl.col("_fails"))
+        .then(pl.concat_str(texts, separator="|", ignore_nulls=True).str.split("|"))
+        .otherwise(pl.lit([], pl.List(pl.String)))
+        .alias("reasons"),
     )
 
 
