@@ -165,7 +165,9 @@ def _stage(home: Home, batch: Batch) -> Path:
     folder.mkdir(parents=True)
     steps = [s for s in STEP_ORDER if s in batch.writes]
     for step in steps:
-        batch.writes[step].write_parquet(folder / f"{step.replace(':', '-')}.parquet")
+        batch.writes[step].write_parquet(
+            folder / f"{step.replace(':', '-')}.parquet", compression="lz4"
+        )
         crashpoint(f"stage:{step}")
     marker = {"batch": batch.batch_id, "ingested_at": batch.ingested_at.isoformat(), "steps": steps}
     tmp = folder / "BATCH.tmp"
@@ -178,14 +180,18 @@ def _stage(home: Home, batch: Batch) -> Path:
     return folder
 
 
-def _apply(home: Home, folder: Path) -> None:
+def _apply(home: Home, folder: Path, frames: dict[str, pl.DataFrame] | None = None) -> None:
+    """Apply a sealed batch. `frames` are its writes when still in memory; a replay after a
+    crash reads them from the staged files."""
     marker = json.loads((folder / "BATCH").read_text())
     batch = marker["batch"]
     for step in marker["steps"]:
         target = _step_target(home, step)
         crashpoint(f"apply:{step}:before")
         if not store.committed(target, batch):
-            frame = pl.read_parquet(folder / f"{step.replace(':', '-')}.parquet")
+            frame = (frames or {}).get(step)
+            if frame is None:
+                frame = pl.read_parquet(folder / f"{step.replace(':', '-')}.parquet")
             if step == "registry":
                 store.overwrite(target, frame, batch)
             elif step == "quarantine":
@@ -364,7 +370,7 @@ def _commit_batch(home: Home, batch: Batch) -> None:
     if not batch.writes:
         return
     folder = _stage(home, batch)
-    _apply(home, folder)
+    _apply(home, folder, batch.writes)
 
 
 def ingest(
