@@ -11,12 +11,12 @@ affected days are replaced. A registry change (a start or end date moved) needs 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
 from fitmodel.config import ModelConfig
-from fitmodel.indicators import DAY, Events
+from fitmodel.indicators import DAY, Events, P
 from fitmodel.score import fit_health
 
 
@@ -28,6 +28,40 @@ def first_affected_day(affected: date | None, previous_as_of: date | None) -> da
     if affected is not None:
         candidates.append(affected)
     return min(candidates)
+
+
+def last_seen(
+    previous: pl.LazyFrame, events: Events, registry: pl.LazyFrame, day: date
+) -> pl.LazyFrame:
+    """Each partnership's last event date before `day`, from the previous rows of day − 1
+    (its `days_since_last_event`); partnerships without such a row are looked up in the
+    events, which only reads events before `day` of those few partnerships."""
+    before = day - timedelta(days=1)
+    seeds = previous.filter(pl.col(DAY) == before).select(
+        P, (pl.col(DAY) - pl.duration(days=pl.col("days_since_last_event"))).alias("_last")
+    )
+    missing = (
+        registry.select(P)
+        .join(previous.filter(pl.col(DAY) == before).select(P), on=P, how="anti")
+        .collect()[P]
+    )
+    if missing.is_empty():
+        return seeds.filter(pl.col("_last").is_not_null())
+    cutoff = datetime.combine(day, time(), UTC)
+    looked_up = pl.concat(
+        [
+            frame.filter(pl.col(P).is_in(missing.implode()) & (pl.col("occurred_at") < cutoff))
+            .group_by(P)
+            .agg(pl.col("occurred_at").max().dt.date().alias("_last"))
+            for frame in (
+                events.meetings,
+                events.escalations,
+                events.communications,
+                events.surveys,
+            )
+        ]
+    )
+    return pl.concat([seeds, looked_up]).filter(pl.col("_last").is_not_null())
 
 
 def refresh(
@@ -42,5 +76,14 @@ def refresh(
     if start is None:
         return fit_health(events, registry, as_of, config)
     kept = previous.filter(pl.col(DAY) < start)
-    fresh = fit_health(events, registry, as_of, config, start=start)
+    fresh = fit_health(
+        events,
+        registry,
+        as_of,
+        config,
+        start=start,
+        last_seen=last_seen(
+            previous, events, registry, start - timedelta(days=config.windows.trend_days)
+        ),
+    )
     return pl.concat([kept, fresh]).sort("partnership_id", DAY)

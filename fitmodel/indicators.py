@@ -11,7 +11,7 @@ any day, the same code computes a full history or only a recent stretch (increme
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
@@ -177,18 +177,40 @@ def _renewal_gate(months: int) -> pl.Expr:
     return pl.when(gate >= d).then(gate).otherwise(later)
 
 
+def _since(frame: pl.LazyFrame, day: date) -> pl.LazyFrame:
+    return frame.filter(pl.col("occurred_at") >= datetime.combine(day, time(), UTC))
+
+
 def indicators(
     events: Events,
     registry: pl.LazyFrame,
     as_of: date,
     config: ModelConfig,
     start: date | None = None,
+    last_seen: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """SPEC §4 indicators for every partnership-day in [max(started_on, start), end]."""
+    """SPEC §4 indicators for every partnership-day in [max(started_on, start), end].
+
+    With `start`, only events from `start` minus the longest window are read (escalations
+    are always read whole: pairing needs every open and resolution). `last_seen` (P, `_last`)
+    then gives each partnership's last event date before `start`, so days-since-last-event
+    needs no full scan either; without it that date is read from all events.
+    """
     w = config.windows
     days = grid(registry, as_of, start)
     starts = days.select(P, "_from").unique()
     cutoff = pl.lit(as_of)
+    history = events
+    if start is not None:
+        horizon = start - timedelta(
+            days=max(w.unscheduled_comms_days, w.activity_days, w.survey_days)
+        )
+        events = Events(
+            _since(events.meetings, horizon),
+            events.escalations,
+            _since(events.communications, horizon),
+            _since(events.surveys, horizon),
+        )
 
     comms = events.communications.select(P, _day().alias("_d"), "scheduled", "initiated_by")
     comms = comms.filter(pl.col("_d") <= cutoff)
@@ -278,19 +300,14 @@ def indicators(
     frame = _windowed(days, deltas)
 
     # Days since the last event of any type (resolutions without an open included).
-    every = (
-        pl.concat(
-            [
-                events.meetings.select(P, _day().alias("_last")),
-                events.escalations.select(P, _day().alias("_last")),
-                events.communications.select(P, _day().alias("_last")),
-                events.surveys.select(P, _day().alias("_last")),
-            ]
-        )
-        .filter(pl.col("_last") <= cutoff)
-        .unique()
-        .sort(P, "_last")
-    )
+    seeded = last_seen is not None and start is not None
+    source = [history.meetings, history.escalations, history.communications, history.surveys]
+    if seeded:
+        source = [_since(table, start) for table in source]
+    every = pl.concat([table.select(P, _day().alias("_last")) for table in source])
+    if seeded:
+        every = pl.concat([every, last_seen.select(P, pl.col("_last").cast(pl.Date))])
+    every = every.filter(pl.col("_last") <= cutoff).unique().sort(P, "_last")
     frame = frame.join_asof(
         every, left_on=DAY, right_on="_last", by=P, strategy="backward", check_sortedness=False
     )

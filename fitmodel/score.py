@@ -117,14 +117,17 @@ def fit_health(
     as_of: date,
     config: ModelConfig,
     start: date | None = None,
+    last_seen: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """The fit-health rows (SPEC §4–§5 columns, registry attributes) for days ≥ `start`.
 
     With `start`, rows from `start` − trend days are computed too (the trend needs them) and
-    then dropped."""
+    then dropped; `last_seen` is as in `indicators`, for that earlier day."""
     trend = config.windows.trend_days
     from_day = None if start is None else start - timedelta(days=trend)
-    rows = score(indicators(events, registry, as_of, config, start=from_day), config)
+    rows = score(
+        indicators(events, registry, as_of, config, start=from_day, last_seen=last_seen), config
+    )
     if start is not None:
         rows = rows.filter(pl.col(DAY) >= start)
     attrs = registry.select(P, *REGISTRY_COLUMNS)

@@ -134,6 +134,12 @@ def _times(start: date, day: np.ndarray, rng) -> pl.Series:
     )
 
 
+def _ids(prefix: str, n: int, width: int) -> pl.Series:
+    """`prefix` followed by 0..n-1 zero-padded to `width` digits."""
+    digits = pl.int_range(n, eager=True).cast(pl.String).str.zfill(width)
+    return (prefix + digits).alias("id")
+
+
 def _frame(
     e: dict[str, np.ndarray],
     reg_ids: np.ndarray,
@@ -146,7 +152,7 @@ def _frame(
     n = len(e["p"])
     return pl.DataFrame(
         {
-            "event_id": [f"{prefix}-{i:09d}" for i in range(n)],
+            "event_id": _ids(prefix + "-", n, 9),
             "event_type": [event_type] * n,
             "partnership_id": reg_ids[e["p"]],
             "at": _times(start, e["d"], rng),
@@ -206,7 +212,7 @@ def events(reg: pl.DataFrame, start: date, days: int, rng) -> dict[str, pl.DataF
         "escalation_opened",
         "xo",
         rng,
-        escalation_id=[f"X{i:08d}" for i in range(k)],
+        escalation_id=_ids("X", k, 8),
         severity=sev[np.minimum(3, rng.integers(0, 3, k) + (rng.random(k) < 1 - x["h"]))],
         corner=np.array(CORNERS)[rng.integers(0, 4, k)],
         raised_by=np.where(rng.random(k) < 0.5, "a", "b"),
@@ -216,7 +222,7 @@ def events(reg: pl.DataFrame, start: date, days: int, rng) -> dict[str, pl.DataF
     r_at = opened["at"] + pl.Series((delay * 86400e6).astype("int64")).cast(pl.Duration("us"))
     resolved = pl.DataFrame(
         {
-            "event_id": [f"xr-{i:09d}" for i in range(k)],
+            "event_id": _ids("xr-", k, 9),
             "event_type": "escalation_resolved",
             "partnership_id": opened["partnership_id"],
             "at": r_at,
