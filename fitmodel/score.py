@@ -10,6 +10,8 @@ from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS
 from fitmodel.indicators import DAY, INDICATOR_COLUMNS, Events, P, indicators
 
+TIE = 1e-9
+"""Changes this close to the most negative one tie with it (the first component wins)."""
 COMPONENTS = ("survey", "collaboration", "responsiveness", "engagement", "innovation", "balance")
 
 
@@ -92,7 +94,8 @@ def score(frame: pl.LazyFrame, config: ModelConfig) -> pl.LazyFrame:
     lowest = pl.min_horizontal(*by_component.values())
     driver = pl.when(lowest.is_null() | (lowest >= 0)).then(None)
     for n, expr in by_component.items():
-        driver = driver.when(expr == lowest).then(pl.lit(n))
+        # Shares that are equal on paper can differ in the last bit; those are ties too.
+        driver = driver.when(expr <= lowest + TIE).then(pl.lit(n))
     return frame.with_columns(
         pl.struct(**by_component).alias("score_change_by_component"),
         driver.alias("top_negative_driver"),

@@ -371,3 +371,19 @@ def test_events_before_started_on_count_in_windows():
     out = run(date(2024, 1, 2), comms=comms)
     row = at(out, date(2024, 1, 1))
     assert row["comms_90d"] == 1 and row["days_since_last_event"] == 12
+
+
+def test_driver_ties_go_to_the_first_component():
+    # Survey falls from 100 to 50 (share −0.4·50/0.8 = −25); collaboration from 100 to 0 as the
+    # six problem-solving meetings leave a 10-day window (share −0.2·100/0.8 = −25): a tie.
+    config = ModelConfig(windows={"activity_days": 10})
+    surveys = [
+        surv(1, "2024-01-01T10:00:00Z", "a", (10, 10, 10, 10)),
+        surv(2, "2024-01-31T10:00:00Z", "a", (1, 1, 1, 1)),
+    ]
+    meetings = [meet(i, "2024-01-01T10:00:00Z") for i in range(6)]
+    out = run(date(2024, 1, 31), surveys=surveys, meetings=meetings, config=config)
+    row = at(out, date(2024, 1, 31))
+    parts = row["score_change_by_component"]
+    assert parts["survey"] == pytest.approx(-25) and parts["collaboration"] == pytest.approx(-25)
+    assert row["top_negative_driver"] == "survey"

@@ -1,0 +1,412 @@
+"""Fit-model benchmark: polars full rebuild and one-day incremental against DuckDB SQL.
+
+    python benchmarks/fitmodel.py --partnerships 10000 --days 1095      # the issue's size
+    python benchmarks/fitmodel.py --check --partnerships 60 --days 400  # same results?
+
+Generates events with the sample generator straight to Parquet (one file per stream, in time
+order, as ingestion writes them), then runs each engine in a child process and prints wall
+time and peak RSS: the polars full rebuild, the polars incremental refresh of one new day
+(seeded with the previous day's rows), and the same indicators and scores as DuckDB SQL (the
+baseline). `--check` compares the polars and DuckDB tables cell by cell instead.
+Targets (2 cores): full rebuild no slower than DuckDB; incremental ≤ 5% of the full rebuild;
+peak RSS ≤ 4 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from fitmodel.config import ModelConfig  # noqa: E402
+from fitmodel.events import STREAMS, stream_schema  # noqa: E402
+
+AS_OF = date(2026, 6, 30)
+STREAM_TYPES = {
+    "meetings": ["meeting"],
+    "escalations": ["escalation_opened", "escalation_resolved"],
+    "communications": ["communication"],
+    "surveys": ["survey_response"],
+}
+
+
+def generate(work: Path, partnerships: int, days: int, seed: int) -> int:
+    from pipelines.sample import events, registry
+
+    rng = np.random.default_rng(seed)
+    start = AS_OF - timedelta(days=days - 1)
+    reg = registry(partnerships, start, days, rng)
+    frames = events(reg, start, days, rng)
+    work.mkdir(parents=True, exist_ok=True)
+    reg.drop("trajectory").write_parquet(work / "registry.parquet")
+    total = 0
+    for stream, types in STREAM_TYPES.items():
+        schema = stream_schema(stream)
+        parts = [frames[t].rename({"at": "occurred_at"}).drop("day") for t in types]
+        table = pl.concat(parts, how="diagonal_relaxed")
+        table = table.select(
+            [
+                (pl.col(c) if c in table.columns else pl.lit(None)).cast(dtype).alias(c)
+                for c, dtype in schema.items()
+                if c
+                not in (
+                    "extra",
+                    "content_hash",
+                    "ingested_at",
+                    "source_file",
+                    "file_hash",
+                    "line_number",
+                    "ingest_batch",
+                )
+            ]
+        ).sort("occurred_at")
+        table.write_parquet(work / f"{stream}.parquet", row_group_size=1_000_000)
+        total += table.height
+    return total
+
+
+def _events(work: Path):
+    from fitmodel.indicators import Events
+
+    return Events(*(pl.scan_parquet(work / f"{s}.parquet") for s in STREAMS))
+
+
+def run_polars_full(work: Path, as_of: date, out: Path) -> None:
+    from fitmodel.score import fit_health
+
+    registry = pl.scan_parquet(work / "registry.parquet")
+    fit_health(_events(work), registry, as_of, ModelConfig()).sink_parquet(out)
+
+
+def run_polars_incremental(work: Path, as_of: date, previous: Path, out: Path) -> None:
+    from fitmodel.incremental import refresh
+
+    registry = pl.scan_parquet(work / "registry.parquet")
+    rows = refresh(
+        pl.scan_parquet(previous), _events(work), registry, as_of, ModelConfig(), start=as_of
+    )
+    rows.filter(pl.col("as_of") >= as_of).sink_parquet(out)
+
+
+def duckdb_sql(work: Path, as_of: date, config: ModelConfig) -> str:
+    """SPEC §4–§5 as plain DuckDB SQL over the same Parquet files."""
+    w, c, b = config.windows, config.components, config.bands
+    wc = {
+        n: getattr(c, n)
+        for n in (
+            "survey",
+            "collaboration",
+            "responsiveness",
+            "engagement",
+            "innovation",
+            "balance",
+        )
+    }
+    d = f"DATE '{as_of}'"
+    f = lambda name: f"read_parquet('{work / (name + '.parquet')}')"  # noqa: E731
+
+    def comp(name: str, x: str) -> str:
+        k = wc[name]
+        return (
+            f"CASE WHEN ({x}) IS NULL THEN NULL ELSE 100 * greatest(0, least(1, "
+            f"(({x}) - ({k.bad})) / (({k.good}) - ({k.bad})))) END"
+        )
+
+    shares = {n: f"coalesce({wc[n].weight} * {n}_score, 0) / nullif(w_sum, 0)" for n in wc}
+    lag = "PARTITION BY partnership_id ORDER BY as_of"
+    return f"""
+SET TimeZone = 'UTC';
+CREATE OR REPLACE TEMP TABLE reg AS SELECT * FROM {f("registry")};
+CREATE OR REPLACE TEMP TABLE grid AS
+  SELECT partnership_id AS p, started_on,
+         CAST(unnest(generate_series(started_on - INTERVAL {w.survey_days} DAY, last_day,
+                                     INTERVAL 1 DAY)) AS DATE) AS d
+  FROM (SELECT *, least(coalesce(ended_on, {d}), {d}) AS last_day FROM reg)
+  WHERE started_on <= last_day;
+CREATE OR REPLACE TEMP TABLE comm_d AS
+  SELECT partnership_id AS p, CAST(occurred_at AS DATE) AS d,
+         count(*) FILTER (WHERE NOT scheduled) AS unsched, count(*) AS n,
+         count(*) FILTER (WHERE initiated_by = 'a') AS na,
+         count(*) FILTER (WHERE initiated_by = 'b') AS nb
+  FROM {f("communications")} WHERE CAST(occurred_at AS DATE) <= {d} GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE meet_d AS
+  SELECT partnership_id AS p, CAST(occurred_at AS DATE) AS d, count(*) AS n,
+         count(*) FILTER (WHERE meeting_kind = 'joint_problem_solving') AS ps,
+         sum(ideas_generated) AS ideas
+  FROM {f("meetings")} WHERE CAST(occurred_at AS DATE) <= {d} GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE pairs AS
+  WITH o AS (
+    SELECT * FROM (
+      SELECT partnership_id AS p, escalation_id AS e, occurred_at AS opened_at, severity,
+             row_number() OVER (PARTITION BY partnership_id, escalation_id
+                                ORDER BY occurred_at, event_id) AS rn
+      FROM {f("escalations")} WHERE event_type = 'escalation_opened') WHERE rn = 1),
+  r AS (
+    SELECT o.p, o.e, min(x.occurred_at) AS resolved_at
+    FROM o JOIN {f("escalations")} x
+      ON x.partnership_id = o.p AND x.escalation_id = o.e
+     AND x.event_type = 'escalation_resolved' AND x.occurred_at >= o.opened_at
+    GROUP BY ALL)
+  SELECT o.p, o.e, o.opened_at, o.severity, CAST(o.opened_at AS DATE) AS opened_on,
+         CASE WHEN CAST(r.resolved_at AS DATE) <= {d} THEN r.resolved_at END AS resolved_at,
+         CASE WHEN CAST(r.resolved_at AS DATE) <= {d} THEN CAST(r.resolved_at AS DATE) END
+           AS resolved_on
+  FROM o LEFT JOIN r USING (p, e) WHERE CAST(o.opened_at AS DATE) <= {d};
+CREATE OR REPLACE TEMP TABLE esc_d AS
+  SELECT p, opened_on AS d, count(*) AS n, count(*) FILTER (WHERE severity = 'critical') AS crit
+  FROM pairs GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE surv_d AS
+  SELECT partnership_id AS p, CAST(occurred_at AS DATE) AS d, count(*) AS n,
+         sum(culture) AS s_culture, sum(operations) AS s_operations,
+         sum(strategy) AS s_strategy, sum(trust) AS s_trust,
+         count(*) FILTER (WHERE respondent_side = 'a') AS na,
+         count(*) FILTER (WHERE respondent_side = 'b') AS nb,
+         coalesce(sum((culture + operations + strategy + trust) / 4.0)
+           FILTER (WHERE respondent_side = 'a'), 0) AS sa,
+         coalesce(sum((culture + operations + strategy + trust) / 4.0)
+           FILTER (WHERE respondent_side = 'b'), 0) AS sb
+  FROM {f("surveys")} WHERE CAST(occurred_at AS DATE) <= {d} GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE ev_days AS
+  SELECT DISTINCT partnership_id AS p, CAST(occurred_at AS DATE) AS d FROM (
+    SELECT partnership_id, occurred_at FROM {f("meetings")}
+    UNION ALL SELECT partnership_id, occurred_at FROM {f("escalations")}
+    UNION ALL SELECT partnership_id, occurred_at FROM {f("communications")}
+    UNION ALL SELECT partnership_id, occurred_at FROM {f("surveys")})
+  WHERE CAST(occurred_at AS DATE) <= {d};
+CREATE OR REPLACE TEMP TABLE win AS
+  SELECT g.p, g.d, g.started_on,
+    sum(coalesce(c.unsched, 0)) OVER w28 AS unsched,
+    sum(coalesce(c.n, 0)) OVER w90 AS comms_90d,
+    sum(coalesce(c.na, 0)) OVER w90 AS ca, sum(coalesce(c.nb, 0)) OVER w90 AS cb,
+    sum(coalesce(m.n, 0)) OVER w90 AS meetings_90d,
+    sum(coalesce(m.ps, 0)) OVER w90 AS problem_solving_90d,
+    sum(coalesce(m.ideas, 0)) OVER w90 AS ideas_90d,
+    sum(coalesce(x.n, 0)) OVER w90 AS escalations_90d,
+    sum(coalesce(x.crit, 0)) OVER w90 AS critical_escalations_90d,
+    sum(coalesce(s.n, 0)) OVER w120 AS survey_responses_120d,
+    sum(coalesce(s.s_culture, 0)) OVER w120 AS s_culture,
+    sum(coalesce(s.s_operations, 0)) OVER w120 AS s_operations,
+    sum(coalesce(s.s_strategy, 0)) OVER w120 AS s_strategy,
+    sum(coalesce(s.s_trust, 0)) OVER w120 AS s_trust,
+    sum(coalesce(s.na, 0)) OVER w120 AS na, sum(coalesce(s.nb, 0)) OVER w120 AS nb,
+    sum(coalesce(s.sa, 0)) OVER w120 AS sa, sum(coalesce(s.sb, 0)) OVER w120 AS sb
+  FROM grid g
+  LEFT JOIN comm_d c ON c.p = g.p AND c.d = g.d
+  LEFT JOIN meet_d m ON m.p = g.p AND m.d = g.d
+  LEFT JOIN esc_d x ON x.p = g.p AND x.d = g.d
+  LEFT JOIN surv_d s ON s.p = g.p AND s.d = g.d
+  WINDOW w28 AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {w.unscheduled_comms_days - 1} PRECEDING AND CURRENT ROW),
+         w90 AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {w.activity_days - 1} PRECEDING AND CURRENT ROW),
+         w120 AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {w.survey_days - 1} PRECEDING AND CURRENT ROW);
+DELETE FROM win WHERE d < started_on;
+CREATE OR REPLACE TEMP TABLE open_x AS
+  SELECT w.p, w.d, count(*) AS n, max(w.d - o.opened_on) AS oldest
+  FROM win w JOIN pairs o ON o.p = w.p AND o.opened_on <= w.d
+   AND (o.resolved_on IS NULL OR o.resolved_on > w.d)
+  GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE med AS
+  SELECT w.p, w.d, median(epoch(o.resolved_at - o.opened_at) / 86400.0) AS m
+  FROM win w JOIN pairs o ON o.p = w.p AND o.resolved_on <= w.d
+   AND o.resolved_on > w.d - {w.activity_days}
+  GROUP BY ALL;
+CREATE OR REPLACE TEMP TABLE ind AS
+  SELECT w.*, coalesce(ox.n, 0) AS open_escalations, ox.oldest AS oldest_open_escalation_days,
+    md.m AS median_resolution_days_90d, w.d - e.d AS days_since_last_event,
+    CASE WHEN survey_responses_120d > 0 THEN s_culture / survey_responses_120d END AS culture,
+    CASE WHEN survey_responses_120d > 0 THEN s_operations / survey_responses_120d END AS operations,
+    CASE WHEN survey_responses_120d > 0 THEN s_strategy / survey_responses_120d END AS strategy,
+    CASE WHEN survey_responses_120d > 0 THEN s_trust / survey_responses_120d END AS trust
+  FROM win w
+  LEFT JOIN open_x ox ON ox.p = w.p AND ox.d = w.d
+  LEFT JOIN med md ON md.p = w.p AND md.d = w.d
+  ASOF LEFT JOIN ev_days e ON e.p = w.p AND w.d >= e.d;
+CREATE OR REPLACE TEMP TABLE scored AS
+  WITH x AS (
+    SELECT *,
+      unsched / ({w.unscheduled_comms_days} / 7.0) AS unscheduled_comms_per_week,
+      CASE WHEN comms_90d > 0 THEN 1 - abs(ca - cb) / (ca + cb) END AS comms_balance_90d,
+      CASE WHEN escalations_90d > 0 THEN problem_solving_90d / escalations_90d END
+        AS ps_escalation_ratio_90d,
+      CASE WHEN na > 0 AND nb > 0 THEN abs(sa / na - sb / nb) END AS side_gap
+    FROM ind),
+  y AS (
+    SELECT *,
+      {comp("survey", "CASE WHEN survey_responses_120d > 0 THEN (culture + operations + strategy + trust) / 4 END")} AS survey_score,
+      {comp("collaboration", "problem_solving_90d / greatest(escalations_90d, 1)")} AS collaboration_score,
+      {comp("responsiveness", "median_resolution_days_90d")} AS responsiveness_score,
+      {comp("engagement", "unscheduled_comms_per_week")} AS engagement_score,
+      {comp("innovation", "ideas_90d")} AS innovation_score,
+      {comp("balance", "comms_balance_90d")} AS balance_score
+    FROM x),
+  z AS (
+    SELECT *,
+      {" + ".join(f"CASE WHEN {n}_score IS NULL THEN 0 ELSE {wc[n].weight} END" for n in wc)} AS w_sum,
+      {" + ".join(f"coalesce({wc[n].weight} * {n}_score, 0)" for n in wc)} AS w_total
+    FROM y)
+  SELECT p AS partnership_id, d AS as_of, *,
+    CASE WHEN w_sum >= {config.min_weight} THEN w_total / w_sum END AS fit_score,
+    {", ".join(f"{shares[n]} AS share_{n}" for n in wc)}
+  FROM z;
+SELECT s.partnership_id, s.as_of, r.name, r.partner_a, r.partner_b, r.industry_a, r.industry_b,
+  r.owner, unscheduled_comms_per_week, comms_90d, comms_balance_90d, meetings_90d,
+  problem_solving_90d, ideas_90d, escalations_90d, critical_escalations_90d, open_escalations,
+  oldest_open_escalation_days, median_resolution_days_90d, ps_escalation_ratio_90d,
+  coalesce(escalations_90d > 0 AND ps_escalation_ratio_90d < {config.ratio_threshold}, false)
+    AS ratio_below_3,
+  culture, operations, strategy, trust, survey_responses_120d, side_gap,
+  CASE WHEN culture IS NULL THEN NULL
+       WHEN culture = least(culture, operations, strategy, trust) THEN 'culture'
+       WHEN operations = least(culture, operations, strategy, trust) THEN 'operations'
+       WHEN strategy = least(culture, operations, strategy, trust) THEN 'strategy'
+       ELSE 'trust' END AS weakest_corner,
+  coalesce(culture < {config.corner_threshold} OR operations < {config.corner_threshold}
+    OR strategy < {config.corner_threshold} OR trust < {config.corner_threshold}, false)
+    AS corner_below_7,
+  days_since_last_event,
+  CASE WHEN s.started_on + to_months(
+         {w.renewal_months} * greatest(1, (datediff('month', s.started_on, s.as_of)) // {w.renewal_months}))
+         >= s.as_of
+       THEN s.started_on + to_months({w.renewal_months} * greatest(1, datediff('month', s.started_on, s.as_of) // {w.renewal_months}))
+       ELSE s.started_on + to_months({w.renewal_months} * (greatest(1, datediff('month', s.started_on, s.as_of) // {w.renewal_months}) + 1))
+  END AS next_renewal_gate,
+  survey_score, collaboration_score, responsiveness_score, engagement_score, innovation_score,
+  balance_score, fit_score,
+  CASE WHEN fit_score IS NULL THEN 'insufficient_data' WHEN fit_score >= {b.healthy} THEN 'healthy'
+       WHEN fit_score >= {b.watch} THEN 'watch' ELSE 'at_risk' END AS band,
+  CASE WHEN lag(as_of, {w.trend_days}) OVER ({lag}) = as_of - {w.trend_days}
+       THEN fit_score - lag(fit_score, {w.trend_days}) OVER ({lag}) END AS score_change_30d,
+  {", ".join(f"share_{n} - lag(share_{n}, {w.trend_days}) OVER ({lag}) AS change_{n}" for n in wc)}
+FROM scored s JOIN reg r USING (partnership_id)
+ORDER BY partnership_id, as_of
+"""
+
+
+def run_duckdb(work: Path, as_of: date, out: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    *setup, final = duckdb_sql(work, as_of, ModelConfig()).strip().rstrip(";").split(";\n")
+    for statement in setup:
+        con.execute(statement)
+    con.execute(f"COPY ({final}) TO '{out}' (FORMAT parquet)")
+
+
+def child(kind: str, work: Path, as_of: date, out: Path, previous: Path | None) -> dict:
+    args = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        str(work),
+        as_of.isoformat(),
+        str(out),
+        str(previous or ""),
+    ]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def check(polars_out: Path, duck_out: Path) -> None:
+    from polars.testing import assert_frame_equal
+
+    from fitmodel.score import COMPONENTS, TIE
+
+    ours = pl.read_parquet(polars_out)
+    theirs = pl.read_parquet(duck_out)
+    changes = (
+        pl.when(pl.col("score_change_30d").is_not_null())
+        .then(pl.struct(**{n: pl.col(f"change_{n}") for n in COMPONENTS}))
+        .alias("score_change_by_component")
+    )
+    lowest = pl.min_horizontal(*[pl.col(f"change_{n}") for n in COMPONENTS])
+    driver = pl.when(pl.col("score_change_30d").is_null() | (lowest >= 0)).then(None)
+    for n in COMPONENTS:
+        driver = driver.when(pl.col(f"change_{n}") <= lowest + TIE).then(pl.lit(n))
+    theirs = theirs.with_columns(changes, driver.alias("top_negative_driver")).select(ours.columns)
+    theirs = theirs.cast(dict(ours.schema), strict=False)
+    assert_frame_equal(ours, theirs, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+    print(f"polars and DuckDB agree on all {ours.height:,} rows × {ours.width} columns")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--partnerships", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=1095)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--workdir", default="/tmp/corners-fitmodel-bench")
+    parser.add_argument("--check", action="store_true", help="compare results, no timing")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, work, as_of, out, previous = args.child
+        started = time.perf_counter()
+        day = date.fromisoformat(as_of)
+        {
+            "full": lambda: run_polars_full(Path(work), day, Path(out)),
+            "incremental": lambda: run_polars_incremental(
+                Path(work), day, Path(previous), Path(out)
+            ),
+            "duckdb": lambda: run_duckdb(Path(work), day, Path(out)),
+        }[kind]()
+        print(
+            json.dumps(
+                {
+                    "seconds": time.perf_counter() - started,
+                    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                }
+            )
+        )
+        return
+
+    work = Path(args.workdir) / f"{args.partnerships}x{args.days}-s{args.seed}"
+    if not (work / "surveys.parquet").exists():
+        t = time.perf_counter()
+        n = generate(work, args.partnerships, args.days, args.seed)
+        print(
+            f"generated {n:,} events for {args.partnerships:,} partnerships × {args.days} days "
+            f"({time.perf_counter() - t:.0f} s)"
+        )
+    else:
+        n = sum(
+            pl.scan_parquet(work / f"{s}.parquet").select(pl.len()).collect().item()
+            for s in STREAMS
+        )
+        print(f"using {n:,} events in {work}")
+    full = child("full", work, AS_OF, work / "fit_polars.parquet", None)
+    rows = pl.scan_parquet(work / "fit_polars.parquet").select(pl.len()).collect().item()
+    print(
+        f"polars full rebuild: {rows:,} partnership-days in {full['seconds']:.1f} s, "
+        f"peak RSS {full['rss_mb']:,.0f} MB"
+    )
+    duck = child("duckdb", work, AS_OF, work / "fit_duckdb.parquet", None)
+    print(f"duckdb SQL baseline: {duck['seconds']:.1f} s, peak RSS {duck['rss_mb']:,.0f} MB")
+    if args.check:
+        check(work / "fit_polars.parquet", work / "fit_duckdb.parquet")
+        return
+    previous = work / "fit_previous.parquet"
+    child("full", work, AS_OF - timedelta(days=1), previous, None)
+    inc = child("incremental", work, AS_OF, work / "fit_incremental.parquet", previous)
+    print(
+        f"polars one-day incremental: {inc['seconds']:.2f} s "
+        f"({100 * inc['seconds'] / full['seconds']:.1f}% of the full rebuild), "
+        f"peak RSS {inc['rss_mb']:,.0f} MB"
+    )
+    print(f"full rebuild / DuckDB: {full['seconds'] / duck['seconds']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
