@@ -33,6 +33,8 @@ from fitmodel.config import ModelConfig  # noqa: E402
 from fitmodel.events import STREAMS, stream_schema  # noqa: E402
 
 AS_OF = date(2026, 6, 30)
+CHUNK = 2500
+"""Partnerships per grid chunk (bounds memory; the result does not depend on it)."""
 STREAM_TYPES = {
     "meetings": ["meeting"],
     "escalations": ["escalation_opened", "escalation_resolved"],
@@ -41,13 +43,13 @@ STREAM_TYPES = {
 }
 
 
-def generate(work: Path, partnerships: int, days: int, seed: int) -> int:
+def generate(work: Path, partnerships: int, days: int, seed: int, activity: float) -> int:
     from pipelines.sample import events, registry
 
     rng = np.random.default_rng(seed)
     start = AS_OF - timedelta(days=days - 1)
     reg = registry(partnerships, start, days, rng)
-    frames = events(reg, start, days, rng)
+    frames = events(reg, start, days, rng, activity)
     work.mkdir(parents=True, exist_ok=True)
     reg.drop("trajectory").write_parquet(work / "registry.parquet")
     total = 0
@@ -86,7 +88,7 @@ def run_polars_full(work: Path, as_of: date, out: Path) -> None:
     from fitmodel.score import fit_health
 
     registry = pl.scan_parquet(work / "registry.parquet")
-    fit_health(_events(work), registry, as_of, ModelConfig()).sink_parquet(out)
+    fit_health(_events(work), registry, as_of, ModelConfig(), chunk_size=CHUNK).sink_parquet(out)
 
 
 def run_polars_incremental(work: Path, as_of: date, previous: Path, out: Path) -> None:
@@ -347,6 +349,13 @@ def main() -> None:
     parser.add_argument("--partnerships", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--activity",
+        type=float,
+        default=1.5,
+        help="scale of communication and meeting rates (1.5 gives ≥ 50M events "
+        "at the default size)",
+    )
     parser.add_argument("--workdir", default="/tmp/corners-fitmodel-bench")
     parser.add_argument("--check", action="store_true", help="compare results, no timing")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -372,10 +381,10 @@ def main() -> None:
         )
         return
 
-    work = Path(args.workdir) / f"{args.partnerships}x{args.days}-s{args.seed}"
+    work = Path(args.workdir) / f"{args.partnerships}x{args.days}-s{args.seed}-a{args.activity}"
     if not (work / "surveys.parquet").exists():
         t = time.perf_counter()
-        n = generate(work, args.partnerships, args.days, args.seed)
+        n = generate(work, args.partnerships, args.days, args.seed, args.activity)
         print(
             f"generated {n:,} events for {args.partnerships:,} partnerships × {args.days} days "
             f"({time.perf_counter() - t:.0f} s)"

@@ -64,26 +64,26 @@ def last_seen(
     return pl.concat([seeds, looked_up]).filter(pl.col("_last").is_not_null())
 
 
-def refresh(
+def recompute(
     previous: pl.LazyFrame,
     events: Events,
     registry: pl.LazyFrame,
     as_of: date,
     config: ModelConfig,
     start: date | None,
+    chunk_size: int | None = None,
 ) -> pl.LazyFrame:
-    """`previous` rows before `start`, then recomputed rows from `start` through `as_of`."""
+    """The rows to write: days `start` through `as_of` (every day when `start` is None)."""
     if start is None:
-        return fit_health(events, registry, as_of, config)
-    kept = previous.filter(pl.col(DAY) < start)
-    fresh = fit_health(
-        events,
-        registry,
-        as_of,
-        config,
-        start=start,
-        last_seen=last_seen(
-            previous, events, registry, start - timedelta(days=config.windows.trend_days)
-        ),
+        return fit_health(events, registry, as_of, config, chunk_size=chunk_size)
+    seeds = last_seen(previous, events, registry, start - timedelta(days=config.windows.trend_days))
+    return fit_health(
+        events, registry, as_of, config, start=start, last_seen=seeds, chunk_size=chunk_size
     )
-    return pl.concat([kept, fresh]).sort("partnership_id", DAY)
+
+
+def replace_days(previous: pl.LazyFrame, fresh: pl.LazyFrame, start: date | None) -> pl.LazyFrame:
+    """`previous` with its days from `start` on replaced by `fresh` (what publishing does)."""
+    if start is None:
+        return fresh
+    return pl.concat([previous.filter(pl.col(DAY) < start), fresh]).sort(P, DAY)

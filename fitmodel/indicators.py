@@ -81,39 +81,32 @@ def pair_escalations(escalations: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _deltas(
-    frame: pl.LazyFrame, on: str, values: dict[str, pl.Expr], days: int | None, starts: pl.LazyFrame
+    frame: pl.LazyFrame, on: str, names: list[str], days: int | None, starts: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """Difference-array entries for a trailing window of `days` (None: from then on).
+    """Difference-array entries for columns `names` of `frame` (P, date column `on`) over a
+    trailing window of `days` (None: from then on), summed per partnership-day.
 
-    `frame` has P and the date column `on`; `starts` has P and `_from` (the grid's first day).
-    """
-    base = frame.join(starts, on=P).select(P, pl.col(on).alias("_e"), "_from", **values)
+    `starts` has P and `_from`, the grid's first day; earlier events enter on that day."""
+    base = frame.join(starts, on=P).select(P, pl.col(on).alias("_e"), "_from", *names)
     if days is not None:
         base = base.filter(pl.col("_e") + timedelta(days=days) > pl.col("_from"))
-    enter = base.select(P, pl.max_horizontal("_e", "_from").alias(DAY), *values)
-    parts = [enter]
+    parts = [base.select(P, pl.max_horizontal("_e", "_from").alias(DAY), *names)]
     if days is not None:
         parts.append(
             base.select(
-                P,
-                (pl.col("_e") + timedelta(days=days)).alias(DAY),
-                *[(-pl.col(v)).alias(v) for v in values],
+                P, (pl.col("_e") + timedelta(days=days)).alias(DAY), *[-pl.col(n) for n in names]
             )
         )
-    return pl.concat(parts)
+    return pl.concat(parts).group_by(P, DAY).agg(pl.col(names).sum())
 
 
 def _windowed(grid_: pl.LazyFrame, deltas: list[pl.LazyFrame]) -> pl.LazyFrame:
-    """Sum difference arrays onto the grid and integrate them per partnership."""
+    """Join each group of difference arrays onto the grid and integrate per partnership."""
     names = list(dict.fromkeys(c for d in deltas for c in d.collect_schema() if c not in (P, DAY)))
-    summed = (
-        pl.concat(deltas, how="diagonal").group_by(P, DAY).agg([pl.col(n).sum() for n in names])
-    )
-    return (
-        grid_.join(summed, on=[P, DAY], how="left")
-        .sort(P, DAY)
-        .with_columns([pl.col(n).fill_null(0).cum_sum().over(P) for n in names])
-    )
+    frame = grid_
+    for delta in deltas:
+        frame = frame.join(delta, on=[P, DAY], how="left")
+    return frame.sort(P, DAY).with_columns(pl.col(names).fill_null(0).cum_sum().over(P))
 
 
 def _median_resolution(pairs: pl.LazyFrame, starts: pl.LazyFrame, days: int) -> pl.LazyFrame:
@@ -181,24 +174,48 @@ def _since(frame: pl.LazyFrame, day: date) -> pl.LazyFrame:
     return frame.filter(pl.col("occurred_at") >= datetime.combine(day, time(), UTC))
 
 
-def indicators(
+@dataclass(frozen=True)
+class Inputs:
+    """What the grid stage needs, aggregated per partnership and day (`_d`), plus the paired
+    escalations and the days each partnership had any event (`_last`)."""
+
+    comms: pl.LazyFrame
+    meetings: pl.LazyFrame
+    surveys: pl.LazyFrame
+    pairs: pl.LazyFrame
+    active_days: pl.LazyFrame
+
+    def collect(self) -> Inputs:
+        frames = pl.collect_all(
+            [self.comms, self.meetings, self.surveys, self.pairs, self.active_days],
+            engine="streaming",
+        )
+        return Inputs(*(f.lazy() for f in frames))
+
+    def only(self, ids: pl.Series) -> Inputs:
+        keep = pl.col(P).is_in(ids.implode())
+        return Inputs(
+            self.comms.filter(keep),
+            self.meetings.filter(keep),
+            self.surveys.filter(keep),
+            self.pairs.filter(keep),
+            self.active_days.filter(keep),
+        )
+
+
+def daily_inputs(
     events: Events,
-    registry: pl.LazyFrame,
     as_of: date,
     config: ModelConfig,
     start: date | None = None,
     last_seen: pl.LazyFrame | None = None,
-) -> pl.LazyFrame:
-    """SPEC §4 indicators for every partnership-day in [max(started_on, start), end].
-
-    With `start`, only events from `start` minus the longest window are read (escalations
-    are always read whole: pairing needs every open and resolution). `last_seen` (P, `_last`)
-    then gives each partnership's last event date before `start`, so days-since-last-event
-    needs no full scan either; without it that date is read from all events.
-    """
+) -> Inputs:
+    """Aggregate the events per partnership and day (streamable, and far smaller than the
+    events). With `start`, only events from `start` minus the longest window are read
+    (escalations are read whole: pairing needs every open and resolution), and `last_seen`
+    (P, `_last`) gives each partnership's last event date before `start`, so
+    days-since-last-event needs no full scan either."""
     w = config.windows
-    days = grid(registry, as_of, start)
-    starts = days.select(P, "_from").unique()
     cutoff = pl.lit(as_of)
     history = events
     if start is not None:
@@ -211,103 +228,136 @@ def indicators(
             _since(events.communications, horizon),
             _since(events.surveys, horizon),
         )
+    day = _day().alias("_d")
 
-    comms = events.communications.select(P, _day().alias("_d"), "scheduled", "initiated_by")
-    comms = comms.filter(pl.col("_d") <= cutoff)
-    meets = events.meetings.filter(_day() <= cutoff).select(
-        P, _day().alias("_d"), "meeting_kind", "ideas_generated"
+    def per_day(frame: pl.LazyFrame, **aggs: pl.Expr) -> pl.LazyFrame:
+        return frame.filter(_day() <= cutoff).group_by(P, day).agg(**aggs)
+
+    by_a = pl.col("initiated_by") == "a"
+    side_a = pl.col("respondent_side") == "a"
+    side_b = pl.col("respondent_side") == "b"
+    response_mean = pl.mean_horizontal(*CORNERS)
+    comms = per_day(
+        events.communications,
+        _unsched=(~pl.col("scheduled")).sum().cast(pl.Int64),
+        comms_90d=pl.len().cast(pl.Int64),
+        _comms_a=by_a.sum().cast(pl.Int64),
+        _comms_b=(pl.col("initiated_by") == "b").sum().cast(pl.Int64),
+    )
+    meetings = per_day(
+        events.meetings,
+        meetings_90d=pl.len().cast(pl.Int64),
+        problem_solving_90d=(pl.col("meeting_kind") == "joint_problem_solving")
+        .sum()
+        .cast(pl.Int64),
+        ideas_90d=pl.col("ideas_generated").sum().cast(pl.Int64),
+    )
+    surveys = per_day(
+        events.surveys,
+        survey_responses_120d=pl.len().cast(pl.Int64),
+        **{f"_sum_{c}": pl.col(c).sum().cast(pl.Float64) for c in CORNERS},
+        _n_a=side_a.sum().cast(pl.Int64),
+        _n_b=side_b.sum().cast(pl.Int64),
+        _side_a=response_mean.filter(side_a).sum(),
+        _side_b=response_mean.filter(side_b).sum(),
     )
     pairs = pair_escalations(events.escalations).filter(pl.col("opened_on") <= cutoff)
     pairs = pairs.with_columns(
         pl.when(pl.col("resolved_on") <= cutoff).then(pl.col("resolved_on")),
         pl.when(pl.col("resolved_on") <= cutoff).then(pl.col("resolved_at")).alias("resolved_at"),
-    )
-    surveys = events.surveys.filter(_day() <= cutoff).select(
-        P, _day().alias("_d"), "respondent_side", *CORNERS
-    )
-    one = pl.lit(1, pl.Int64)
-    response_mean = pl.mean_horizontal(*CORNERS)
+    ).select(P, "severity", "opened_at", "resolved_at", "opened_on", "resolved_on")
 
-    deltas = [
-        _deltas(
-            comms.filter(~pl.col("scheduled")),
-            "_d",
-            {"_unsched": one},
-            w.unscheduled_comms_days,
-            starts,
-        ),
-        _deltas(
-            comms,
-            "_d",
-            {
-                "comms_90d": one,
-                "_comms_a": (pl.col("initiated_by") == "a").cast(pl.Int64),
-                "_comms_b": (pl.col("initiated_by") == "b").cast(pl.Int64),
-            },
-            w.activity_days,
-            starts,
-        ),
-        _deltas(
-            meets,
-            "_d",
-            {
-                "meetings_90d": one,
-                "problem_solving_90d": (pl.col("meeting_kind") == "joint_problem_solving").cast(
-                    pl.Int64
-                ),
-                "ideas_90d": pl.col("ideas_generated"),
-            },
-            w.activity_days,
-            starts,
-        ),
-        _deltas(
-            pairs,
-            "opened_on",
-            {
-                "escalations_90d": one,
-                "critical_escalations_90d": (pl.col("severity") == "critical").cast(pl.Int64),
-            },
-            w.activity_days,
-            starts,
-        ),
-        _deltas(pairs, "opened_on", {"open_escalations": one}, None, starts),
-        _deltas(
-            pairs.filter(pl.col("resolved_on").is_not_null()),
-            "resolved_on",
-            {"open_escalations": -one},
-            None,
-            starts,
-        ),
-        _deltas(
-            surveys,
-            "_d",
-            {
-                "survey_responses_120d": one,
-                **{f"_sum_{c}": pl.col(c).cast(pl.Float64) for c in CORNERS},
-                "_n_a": (pl.col("respondent_side") == "a").cast(pl.Int64),
-                "_n_b": (pl.col("respondent_side") == "b").cast(pl.Int64),
-                "_side_a": pl.when(pl.col("respondent_side") == "a")
-                .then(response_mean)
-                .otherwise(0.0),
-                "_side_b": pl.when(pl.col("respondent_side") == "b")
-                .then(response_mean)
-                .otherwise(0.0),
-            },
-            w.survey_days,
-            starts,
-        ),
-    ]
-    frame = _windowed(days, deltas)
-
-    # Days since the last event of any type (resolutions without an open included).
+    # Days with an event of any type (resolutions without an open included).
     seeded = last_seen is not None and start is not None
     source = [history.meetings, history.escalations, history.communications, history.surveys]
     if seeded:
         source = [_since(table, start) for table in source]
-    every = pl.concat([table.select(P, _day().alias("_last")) for table in source])
+    active = pl.concat([table.select(P, _day().alias("_last")) for table in source])
     if seeded:
-        every = pl.concat([every, last_seen.select(P, pl.col("_last").cast(pl.Date))])
-    every = every.filter(pl.col("_last") <= cutoff).unique().sort(P, "_last")
+        active = pl.concat([active, last_seen.select(P, pl.col("_last").cast(pl.Date))])
+    active = active.filter(pl.col("_last") <= cutoff).unique()
+    return Inputs(comms, meetings, surveys, pairs, active)
+
+
+def indicators(
+    events: Events,
+    registry: pl.LazyFrame,
+    as_of: date,
+    config: ModelConfig,
+    start: date | None = None,
+    last_seen: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """SPEC §4 indicators for every partnership-day in [max(started_on, start), end]."""
+    inputs = daily_inputs(events, as_of, config, start, last_seen)
+    return grid_indicators(inputs, registry, as_of, config, start)
+
+
+def grid_indicators(
+    inputs: Inputs,
+    registry: pl.LazyFrame,
+    as_of: date,
+    config: ModelConfig,
+    start: date | None = None,
+) -> pl.LazyFrame:
+    """The indicators on the dense grid of `registry`'s partnerships, from daily inputs."""
+    w = config.windows
+    days = grid(registry, as_of, start)
+    starts = days.select(P, "_from").unique()
+    pairs = inputs.pairs
+    opened = pairs.group_by(P, "opened_on").agg(
+        escalations_90d=pl.len().cast(pl.Int64),
+        critical_escalations_90d=(pl.col("severity") == "critical").sum().cast(pl.Int64),
+    )
+    resolved = (
+        pairs.filter(pl.col("resolved_on").is_not_null())
+        .group_by(P, "resolved_on")
+        .agg(_resolved=pl.len().cast(pl.Int64))
+    )
+    open_changes = pl.concat(
+        [
+            opened.select(
+                P,
+                pl.col("opened_on").alias("_d"),
+                pl.col("escalations_90d").alias("open_escalations"),
+            ),
+            resolved.select(
+                P,
+                pl.col("resolved_on").alias("_d"),
+                (-pl.col("_resolved")).alias("open_escalations"),
+            ),
+        ]
+    )
+    survey_cols = [
+        "survey_responses_120d",
+        *[f"_sum_{c}" for c in CORNERS],
+        "_n_a",
+        "_n_b",
+        "_side_a",
+        "_side_b",
+    ]
+    deltas = [
+        _deltas(inputs.comms, "_d", ["_unsched"], w.unscheduled_comms_days, starts),
+        _deltas(inputs.comms, "_d", ["comms_90d", "_comms_a", "_comms_b"], w.activity_days, starts),
+        _deltas(
+            inputs.meetings,
+            "_d",
+            ["meetings_90d", "problem_solving_90d", "ideas_90d"],
+            w.activity_days,
+            starts,
+        ),
+        _deltas(
+            opened,
+            "opened_on",
+            ["escalations_90d", "critical_escalations_90d"],
+            w.activity_days,
+            starts,
+        ),
+        _deltas(open_changes, "_d", ["open_escalations"], None, starts),
+        _deltas(inputs.surveys, "_d", survey_cols, w.survey_days, starts),
+    ]
+    frame = _windowed(days, deltas)
+
+    every = inputs.active_days.sort(P, "_last")
     frame = frame.join_asof(
         every, left_on=DAY, right_on="_last", by=P, strategy="backward", check_sortedness=False
     )

@@ -8,7 +8,15 @@ import polars as pl
 
 from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS
-from fitmodel.indicators import DAY, INDICATOR_COLUMNS, Events, P, indicators
+from fitmodel.indicators import (
+    DAY,
+    INDICATOR_COLUMNS,
+    Events,
+    Inputs,
+    P,
+    daily_inputs,
+    grid_indicators,
+)
 
 TIE = 1e-9
 """Changes this close to the most negative one tie with it (the first component wins)."""
@@ -121,17 +129,32 @@ def fit_health(
     config: ModelConfig,
     start: date | None = None,
     last_seen: pl.LazyFrame | None = None,
+    chunk_size: int | None = None,
 ) -> pl.LazyFrame:
     """The fit-health rows (SPEC §4–§5 columns, registry attributes) for days ≥ `start`.
 
     With `start`, rows from `start` − trend days are computed too (the trend needs them) and
-    then dropped; `last_seen` is as in `indicators`, for that earlier day."""
+    then dropped; `last_seen` is as in `daily_inputs`, for that earlier day. With
+    `chunk_size`, the events are aggregated per day once and the grid is computed for that
+    many partnerships at a time, which bounds memory on large stores (the result is the same).
+    """
     trend = config.windows.trend_days
     from_day = None if start is None else start - timedelta(days=trend)
-    rows = score(
-        indicators(events, registry, as_of, config, start=from_day, last_seen=last_seen), config
-    )
-    if start is not None:
-        rows = rows.filter(pl.col(DAY) >= start)
+    inputs = daily_inputs(events, as_of, config, from_day, last_seen)
     attrs = registry.select(P, *REGISTRY_COLUMNS)
-    return rows.join(attrs, on=P, how="left").select(FIT_HEALTH_COLUMNS).sort(P, DAY)
+
+    def rows_for(inputs: Inputs, partnerships: pl.LazyFrame) -> pl.LazyFrame:
+        rows = score(grid_indicators(inputs, partnerships, as_of, config, from_day), config)
+        if start is not None:
+            rows = rows.filter(pl.col(DAY) >= start)
+        return rows.join(attrs, on=P, how="left").select(FIT_HEALTH_COLUMNS).sort(P, DAY)
+
+    if chunk_size is None:
+        return rows_for(inputs, registry)
+    inputs = inputs.collect()
+    ids = registry.select(P).collect()[P].sort()
+    parts = [
+        rows_for(inputs.only(chunk), registry.filter(pl.col(P).is_in(chunk.implode()))).collect()
+        for chunk in (ids.slice(i, chunk_size) for i in range(0, ids.len(), chunk_size))
+    ]
+    return pl.concat(parts).lazy() if parts else rows_for(inputs, registry)

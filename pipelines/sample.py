@@ -162,14 +162,17 @@ def _frame(
     )
 
 
-def events(reg: pl.DataFrame, start: date, days: int, rng) -> dict[str, pl.DataFrame]:
-    """All generated events per event type (columns: envelope, fields, `at`, `day`)."""
+def events(
+    reg: pl.DataFrame, start: date, days: int, rng, activity: float = 1.0
+) -> dict[str, pl.DataFrame]:
+    """All generated events per event type (columns: envelope, fields, `at`, `day`);
+    `activity` scales the communication and meeting rates."""
     g = _grid(reg, start, days)
     ids = reg["partnership_id"].to_numpy()
     damp = np.where(g["quiet"], 0.01, 1.0)
     h = g["h"]
 
-    c = _expand(g, (1.2 + 3.5 * h) * damp, rng)
+    c = _expand(g, (1.2 + 3.5 * h) * damp * activity, rng)
     ch = np.array(["email", "chat", "call", "video", "in_person"])
     comms = _frame(
         c,
@@ -183,7 +186,7 @@ def events(reg: pl.DataFrame, start: date, days: int, rng) -> dict[str, pl.DataF
         initiated_by=np.where(rng.random(len(c["p"])) < 0.5 + 0.45 * (1 - c["h"]), "a", "b"),
     )
 
-    m = _expand(g, 0.45 * damp, rng)
+    m = _expand(g, 0.45 * damp * activity, rng)
     mk = np.array(["joint_problem_solving", "steering_committee", "check_in", "workshop", "other"])
     ps = rng.random(len(m["p"])) < 0.1 + 0.4 * m["h"]
     meetings = _frame(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from fitmodel.config import ModelConfig
-from fitmodel.incremental import first_affected_day, refresh
+from fitmodel.incremental import first_affected_day, recompute, replace_days
 from fitmodel.indicators import Events
 from fitmodel.score import fit_health
 from tests.test_fitmodel_golden import comm, meet, opened, reg, resolved, surv, table
@@ -75,8 +75,8 @@ def as_events(delivered) -> Events:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(deliveries())
-def test_incremental_refresh_equals_full_rebuild(plan):
+@given(deliveries(), st.sampled_from([None, 1]))
+def test_incremental_refresh_equals_full_rebuild(plan, chunk):
     batches, as_ofs = plan
     delivered: list = []
     current = None
@@ -87,18 +87,9 @@ def test_incremental_refresh_equals_full_rebuild(plan):
         affected = min(date.fromisoformat(t[:10]) for t in touched) if touched else None
         start = first_affected_day(affected, previous_as_of)
         events = as_events(delivered)
-        current = (
-            refresh(
-                current if current is not None else pl.LazyFrame(),
-                events,
-                REGISTRY,
-                as_of,
-                CONFIG,
-                start,
-            )
-            .collect()
-            .lazy()
-        )
+        previous = current if current is not None else pl.LazyFrame()
+        fresh = recompute(previous, events, REGISTRY, as_of, CONFIG, start, chunk_size=chunk)
+        current = replace_days(previous, fresh, start).collect().lazy()
         previous_as_of = as_of
         full = fit_health(events, REGISTRY, as_of, CONFIG)
         assert_frame_equal(current.collect(), full.collect())
