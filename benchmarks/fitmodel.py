@@ -33,8 +33,8 @@ from fitmodel.config import ModelConfig  # noqa: E402
 from fitmodel.events import STREAMS, stream_schema  # noqa: E402
 
 AS_OF = date(2026, 6, 30)
-CHUNK = 2500
-"""Partnerships per grid chunk (bounds memory; the result does not depend on it)."""
+CHUNK = 2_500_000
+"""Partnership-days per grid chunk (bounds memory; the result does not depend on it)."""
 STREAM_TYPES = {
     "meetings": ["meeting"],
     "escalations": ["escalation_opened", "escalation_resolved"],
@@ -84,21 +84,42 @@ def _events(work: Path):
     return Events(*(pl.scan_parquet(work / f"{s}.parquet") for s in STREAMS))
 
 
+def _write(chunks, out: Path) -> None:
+    """Stream chunks into one Parquet file (nothing is held beyond a chunk)."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    for chunk in chunks:
+        table = chunk.to_arrow()
+        writer = writer or pq.ParquetWriter(out, table.schema)
+        writer.write_table(table)
+    if writer:
+        writer.close()
+
+
 def run_polars_full(work: Path, as_of: date, out: Path) -> None:
-    from fitmodel.score import fit_health
+    from fitmodel.score import iter_fit_health
 
     registry = pl.scan_parquet(work / "registry.parquet")
-    fit_health(_events(work), registry, as_of, ModelConfig(), chunk_size=CHUNK).sink_parquet(out)
+    _write(iter_fit_health(_events(work), registry, as_of, ModelConfig(), chunk_rows=CHUNK), out)
 
 
 def run_polars_incremental(work: Path, as_of: date, previous: Path, out: Path) -> None:
-    from fitmodel.incremental import refresh
+    """One new day: recompute only the days it can change, seeded from yesterday's rows."""
+    from fitmodel.incremental import first_affected_day, recompute
 
     registry = pl.scan_parquet(work / "registry.parquet")
-    rows = refresh(
-        pl.scan_parquet(previous), _events(work), registry, as_of, ModelConfig(), start=as_of
+    start = first_affected_day(as_of, as_of - timedelta(days=1))
+    rows = recompute(
+        pl.scan_parquet(previous),
+        _events(work),
+        registry,
+        as_of,
+        ModelConfig(),
+        start,
+        chunk_rows=CHUNK,
     )
-    rows.filter(pl.col("as_of") >= as_of).sink_parquet(out)
+    rows.sink_parquet(out)
 
 
 def duckdb_sql(work: Path, as_of: date, config: ModelConfig) -> str:
@@ -358,6 +379,11 @@ def main() -> None:
     )
     parser.add_argument("--workdir", default="/tmp/corners-fitmodel-bench")
     parser.add_argument("--check", action="store_true", help="compare results, no timing")
+    parser.add_argument(
+        "--incremental-only",
+        action="store_true",
+        help="time only the incremental step (needs an earlier full run)",
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -395,6 +421,18 @@ def main() -> None:
             for s in STREAMS
         )
         print(f"using {n:,} events in {work}")
+    if args.incremental_only:
+        inc = child(
+            "incremental",
+            work,
+            AS_OF,
+            work / "fit_incremental.parquet",
+            work / "fit_previous.parquet",
+        )
+        print(
+            f"polars one-day incremental: {inc['seconds']:.2f} s, peak RSS {inc['rss_mb']:,.0f} MB"
+        )
+        return
     full = child("full", work, AS_OF, work / "fit_polars.parquet", None)
     rows = pl.scan_parquet(work / "fit_polars.parquet").select(pl.len()).collect().item()
     print(

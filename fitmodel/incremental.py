@@ -11,13 +11,14 @@ affected days are replaced. A registry change (a start or end date moved) needs 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
 from fitmodel.config import ModelConfig
 from fitmodel.indicators import DAY, Events, P
-from fitmodel.score import fit_health
+from fitmodel.score import iter_fit_health
 
 
 def first_affected_day(affected: date | None, previous_as_of: date | None) -> date | None:
@@ -71,14 +72,17 @@ def recompute(
     as_of: date,
     config: ModelConfig,
     start: date | None,
-    chunk_size: int | None = None,
-) -> pl.LazyFrame:
-    """The rows to write: days `start` through `as_of` (every day when `start` is None)."""
-    if start is None:
-        return fit_health(events, registry, as_of, config, chunk_size=chunk_size)
-    seeds = last_seen(previous, events, registry, start - timedelta(days=config.windows.trend_days))
-    return fit_health(
-        events, registry, as_of, config, start=start, last_seen=seeds, chunk_size=chunk_size
+    chunk_rows: int = 2_500_000,
+) -> Iterator[pl.DataFrame]:
+    """The rows to write, in chunks: days `start` through `as_of` (every day when `start` is
+    None), seeded from `previous` (the rows published so far)."""
+    seeds = None
+    if start is not None:
+        seeds = last_seen(
+            previous, events, registry, start - timedelta(days=config.windows.trend_days)
+        )
+    return iter_fit_health(
+        events, registry, as_of, config, start=start, last_seen=seeds, chunk_rows=chunk_rows
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import polars as pl
@@ -129,32 +130,60 @@ def fit_health(
     config: ModelConfig,
     start: date | None = None,
     last_seen: pl.LazyFrame | None = None,
-    chunk_size: int | None = None,
 ) -> pl.LazyFrame:
     """The fit-health rows (SPEC §4–§5 columns, registry attributes) for days ≥ `start`.
 
     With `start`, rows from `start` − trend days are computed too (the trend needs them) and
-    then dropped; `last_seen` is as in `daily_inputs`, for that earlier day. With
-    `chunk_size`, the events are aggregated per day once and the grid is computed for that
-    many partnerships at a time, which bounds memory on large stores (the result is the same).
-    """
-    trend = config.windows.trend_days
-    from_day = None if start is None else start - timedelta(days=trend)
+    then dropped; `last_seen` is as in `daily_inputs`, for that earlier day."""
+    inputs = daily_inputs(events, as_of, config, _from_day(start, config), last_seen)
+    return _rows(inputs, registry, registry, as_of, config, start)
+
+
+def iter_fit_health(
+    events: Events,
+    registry: pl.LazyFrame,
+    as_of: date,
+    config: ModelConfig,
+    start: date | None = None,
+    last_seen: pl.LazyFrame | None = None,
+    chunk_rows: int = 2_500_000,
+) -> Iterator[pl.DataFrame]:
+    """`fit_health`, computed and yielded for as many partnerships at a time as keep the
+    grid under `chunk_rows` partnership-days: the events are aggregated per day once, and
+    memory stays bounded however large the store (the rows are the same)."""
+    from_day = _from_day(start, config)
     inputs = daily_inputs(events, as_of, config, from_day, last_seen)
-    attrs = registry.select(P, *REGISTRY_COLUMNS)
-
-    def rows_for(inputs: Inputs, partnerships: pl.LazyFrame) -> pl.LazyFrame:
-        rows = score(grid_indicators(inputs, partnerships, as_of, config, from_day), config)
-        if start is not None:
-            rows = rows.filter(pl.col(DAY) >= start)
-        return rows.join(attrs, on=P, how="left").select(FIT_HEALTH_COLUMNS).sort(P, DAY)
-
-    if chunk_size is None:
-        return rows_for(inputs, registry)
-    inputs = inputs.collect()
     ids = registry.select(P).collect()[P].sort()
-    parts = [
-        rows_for(inputs.only(chunk), registry.filter(pl.col(P).is_in(chunk.implode()))).collect()
-        for chunk in (ids.slice(i, chunk_size) for i in range(0, ids.len(), chunk_size))
-    ]
-    return pl.concat(parts).lazy() if parts else rows_for(inputs, registry)
+    first = registry.select(pl.col("started_on").min()).collect().item()
+    if first is not None and from_day is not None:
+        first = max(first, from_day)
+    span = max((as_of - first).days + 1, 1) if first is not None else 1
+    size = max(1, chunk_rows // span)
+    if size >= len(ids):
+        yield _rows(inputs, registry, registry, as_of, config, start).collect()
+        return
+    inputs = inputs.collect()
+    for offset in range(0, len(ids), size):
+        chunk = ids.slice(offset, size)
+        part = registry.filter(pl.col(P).is_in(chunk.implode()))
+        yield _rows(inputs.only(chunk), part, registry, as_of, config, start).collect()
+
+
+def _from_day(start: date | None, config: ModelConfig) -> date | None:
+    return None if start is None else start - timedelta(days=config.windows.trend_days)
+
+
+def _rows(
+    inputs: Inputs,
+    partnerships: pl.LazyFrame,
+    registry: pl.LazyFrame,
+    as_of: date,
+    config: ModelConfig,
+    start: date | None,
+) -> pl.LazyFrame:
+    from_day = _from_day(start, config)
+    rows = score(grid_indicators(inputs, partnerships, as_of, config, from_day), config)
+    if start is not None:
+        rows = rows.filter(pl.col(DAY) >= start)
+    attrs = registry.select(P, *REGISTRY_COLUMNS)
+    return rows.join(attrs, on=P, how="left").select(FIT_HEALTH_COLUMNS).sort(P, DAY)

@@ -14,6 +14,7 @@ import polars as pl
 from fitmodel.config import ConfigError, CornersConfig, load_config
 from pipelines.ingest import AccountingError, IngestError, IngestReport, ingest
 from pipelines.progress import Progress
+from pipelines.resources import CornersResource
 from pipelines.sample import write_sample
 from pipelines.store import Home
 
@@ -102,56 +103,128 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_INPUT if report.errors else EXIT_OK
 
 
+def _resource(args: argparse.Namespace) -> CornersResource:
+    home = _home(args)
+    _config(args)  # fail early, with the key's path, on a bad configuration
+    return CornersResource(
+        home=str(home.root),
+        landing=str(_landing(args, home)),
+        config_path=args.config or os.environ.get("CORNERS_CONFIG"),
+    )
+
+
+def _run(args: argparse.Namespace, *, as_of: date | None, rebuild: bool) -> int:
+    from pipelines.run import run_refresh
+
+    corners = _resource(args)
+    if not corners.landing_dir.is_dir():
+        raise CliError(f"landing folder not found: {corners.landing_dir}")
+    outcome = run_refresh(corners, as_of=as_of, rebuild=rebuild)
+    for text in outcome.failed_checks:
+        print(text, file=sys.stderr)
+    if outcome.error and not outcome.blocking_failed:
+        raise CliError(f"refresh failed (run {outcome.run_id}):\n{outcome.error}")
+    if not outcome.published:
+        print(
+            f"corners: error: fit_health was not published: blocking checks failed (run "
+            f"{outcome.run_id}); the last good version "
+            f"{'(v' + str(outcome.version) + ') ' if outcome.version is not None else ''}"
+            "stays readable",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
+    print(_refresh_summary(corners.layout))
+    return EXIT_OK
+
+
+def _refresh_summary(home: Home) -> str:
+    from pipelines.refresh import fit_health_path, last_refresh
+
+    last = last_refresh(home)
+    table = pl.scan_delta(str(fit_health_path(home)))
+    latest = table.filter(pl.col("as_of") == pl.col("as_of").max().over("partnership_id"))
+    bands = latest.group_by("band").len().sort("band").collect()
+    return (
+        f"published fit_health through {last['as_of']} ({last['mode']}: "
+        f"{'all days' if last['start'] is None else 'days from ' + str(last['start'])}, "
+        f"{last['rows']:,} rows written, Delta version {last['published_version']})\n"
+        "partnerships per band (latest day): " + ", ".join(f"{b} {n}" for b, n in bands.iter_rows())
+    )
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    return _run(args, as_of=args.as_of, rebuild=False)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from pipelines.refresh import last_refresh
+
+    last = last_refresh(_home(args))
+    if last is None:
+        raise CliError("nothing to rebuild: no refresh has run in this home yet")
+    return _run(args, as_of=last["as_of"], rebuild=True)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from pipelines.query import run_query, write_result
+
+    frame = run_query(_home(args), args.sql)
+    if args.format == "table":
+        if args.output:
+            raise CliError("--output needs --format csv, json or parquet")
+        with pl.Config(
+            tbl_rows=args.limit,
+            tbl_cols=-1,
+            fmt_str_lengths=60,
+            tbl_hide_dataframe_shape=True,
+            tbl_width_chars=200,
+        ):
+            print(frame.head(args.limit))
+        if frame.height > args.limit:
+            print(f"({frame.height:,} rows; {args.limit} shown, use --limit or --format)")
+        return EXIT_OK
+    write_result(frame, args.format, args.output)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Sample data, ingest, and the fit model over it, with a summary."""
+    """Sample data, then a full refresh through yesterday, with a summary."""
     from datetime import UTC, datetime, timedelta
 
-    from fitmodel.events import STREAMS
-    from fitmodel.indicators import Events
-    from fitmodel.score import fit_health
-    from pipelines.store import QUARANTINE_SCHEMA, REGISTRY_SCHEMA, scan, scan_events
+    from pipelines.refresh import fit_health_path
+    from pipelines.store import QUARANTINE_SCHEMA, scan
 
     home = _home(args)
-    config = _config(args)
     landing = _landing(args, home)
     as_of = datetime.now(UTC).date() - timedelta(days=1)
     summary = write_sample(landing, partnerships=24, days=400, seed=7, bad_rate=0.01, end=as_of)
     print(f"sample: {summary.partnerships} partnerships, {summary.lines:,} lines in {landing}")
-    report = ingest(
-        home,
-        landing,
-        config,
-        progress=Progress("ingest", enabled=None if not args.quiet else False),
-    )
-    t = report.totals()
-    print(
-        f"ingest: {t['lines_read']:,} read = {t['stored']:,} stored + {t['duplicates']:,} "
-        f"duplicates + {t['quarantined']:,} quarantined"
-    )
-    events = Events(*(scan_events(home, s) for s in STREAMS))
-    rows = fit_health(events, scan(home.registry, REGISTRY_SCHEMA), as_of, config.model).collect()
+    code = _run(args, as_of=as_of, rebuild=False)
+    if code != EXIT_OK:
+        return code
+    rows = pl.read_delta(str(fit_health_path(home)))
     latest = rows.filter(pl.col("as_of") == pl.col("as_of").max().over("partnership_id"))
-    print(f"fit model: {rows.height:,} partnership-days through {as_of}")
-    bands = latest.group_by("band").len().sort("band")
-    print(
-        "partnerships per band (latest day): " + ", ".join(f"{b} {n}" for b, n in bands.iter_rows())
-    )
-    movers = (
-        latest.filter(pl.col("score_change_30d").is_not_null()).sort("score_change_30d").head(5)
-    )
+    movers = latest.filter(pl.col("score_change_30d").is_not_null()).sort("score_change_30d")
     print("most degraded over 30 days:")
-    for r in movers.iter_rows(named=True):
+    for r in movers.head(5).iter_rows(named=True):
         print(
             f"  {r['partnership_id']} {r['name']:<28} fit {r['fit_score']:5.1f} "
-            f"({r['score_change_30d']:+.1f}), band {r['band']}, driver {r['top_negative_driver']}"
+            f"({r['score_change_30d']:+.1f}), band {r['band']}, "
+            f"driver {r['top_negative_driver'] or '-'}"
         )
-    quarantine = (
-        scan(home.quarantine, QUARANTINE_SCHEMA).select(pl.col("reasons").explode()).collect()
-    )
-    counts = quarantine.group_by("reasons").len().sort("len", descending=True)
+    quarantine = scan(home.quarantine, QUARANTINE_SCHEMA).select(pl.col("reasons").explode())
+    counts = quarantine.group_by("reasons").len().sort("len", descending=True).collect()
     print("quarantined lines by reason: " + ", ".join(f"{r} {n}" for r, n in counts.iter_rows()))
-    print(f"event store: {home.root}/events/<stream>, quarantine: {home.quarantine} (Delta tables)")
-    return EXIT_INPUT if report.errors else EXIT_OK
+    print(f"tables: {home.published}/fit_health, {home.root}/events/<stream>, {home.quarantine}")
+    print(
+        f'query:  corners --home {home.root} query "SELECT band, count(*) FROM fit_health '
+        'WHERE as_of = (SELECT max(as_of) FROM fit_health) GROUP BY band"'
+    )
+    print(
+        f"UI:     CORNERS_HOME={home.root} DAGSTER_HOME={home.dagster} "
+        "dagster dev -w workspace.yaml"
+    )
+    return EXIT_OK
 
 
 def _date(text: str) -> date:
@@ -229,13 +302,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser(
+        "refresh",
+        parents=[common],
+        formatter_class=raw,
+        help="the nightly job: ingest, project, check, publish",
+        description="Ingest new landing files, recompute the fit-health days that can have "
+        "changed, audit them with the blocking data-quality checks and publish them to "
+        "<home>/published/fit_health. A failing check publishes nothing and names the check "
+        "and sample rows. Runs the Dagster assets in-process, recorded under <home>/dagster.",
+        epilog=_examples("corners refresh\ncorners refresh --as-of 2026-03-31"),
+    )
+    p.add_argument("--as-of", type=_date, help="last day to compute (default: yesterday, UTC)")
+    p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser(
+        "rebuild",
+        parents=[common],
+        formatter_class=raw,
+        help="recompute every day from the event store and republish",
+        description="Recompute fit-health for every day through the last refresh's as_of from "
+        "the event store alone, check it and republish. The result equals what the incremental "
+        "refreshes published.",
+        epilog=_examples("corners rebuild"),
+    )
+    p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser(
+        "query",
+        parents=[common],
+        formatter_class=raw,
+        help="SQL over fit_health, alerts, quarantine and the event tables",
+        description="Run DuckDB SQL over the tables: fit_health, alerts, quarantine, registry, "
+        "ingest_log, meetings, escalations, communications, surveys. Prints an aligned table, "
+        "or writes csv, json (one object per line) or parquet.",
+        epilog=_examples(
+            """
+            corners query "SELECT band, count(*) FROM fit_health GROUP BY band"
+            corners query "SELECT * FROM quarantine" --format csv --output quarantine.csv
+            """
+        ),
+    )
+    p.add_argument("sql", help="the query")
+    p.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    p.add_argument("--output", help="file to write (csv and json default to standard output)")
+    p.add_argument("--limit", type=int, default=50, help="rows shown as a table (default 50)")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser(
         "demo",
         parents=[common],
         formatter_class=raw,
-        help="generate sample data, ingest it and run the fit model, with a summary",
+        help="generate sample data and run a full refresh on it, with a summary",
         description="Write a sample landing folder (24 partnerships, 400 days, 1%% bad lines) to "
-        "<home>/landing, ingest it, compute fit-health through yesterday and print partnerships "
-        "per band, the most degraded partnerships with their drivers, and quarantine counts.",
+        "<home>/landing, run a refresh through yesterday (ingest, fit model, checks, publish) "
+        "and print partnerships per band, the most degraded partnerships with their drivers, "
+        "quarantine counts, where the tables are, how to query them and how to open the UI.",
         epilog=_examples("corners demo --home /tmp/corners-demo"),
     )
     p.set_defaults(func=cmd_demo)

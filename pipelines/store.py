@@ -184,3 +184,8 @@ def merge_quarantine(path: Path, ops: pl.DataFrame, batch: str) -> None:
         .when_not_matched_insert(updates=assignments, predicate="s._op = 'insert'")
         .execute()
     )
+
+
+def version(path: Path) -> int | None:
+    """The table's current Delta version, or None when it does not exist."""
+    return DeltaTable(str(path)).version() if exists(path) else None

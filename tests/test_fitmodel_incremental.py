@@ -88,7 +88,10 @@ def test_incremental_refresh_equals_full_rebuild(plan, chunk):
         start = first_affected_day(affected, previous_as_of)
         events = as_events(delivered)
         previous = current if current is not None else pl.LazyFrame()
-        fresh = recompute(previous, events, REGISTRY, as_of, CONFIG, start, chunk_size=chunk)
+        chunks = recompute(
+            previous, events, REGISTRY, as_of, CONFIG, start, chunk_rows=chunk or 10**9
+        )
+        fresh = pl.concat(list(chunks)).lazy()
         current = replace_days(previous, fresh, start).collect().lazy()
         previous_as_of = as_of
         full = fit_health(events, REGISTRY, as_of, CONFIG)

@@ -1,0 +1,95 @@
+"""Checks on the event tables: the newest ingest's rows, and event_id unique table-wide."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+from great_expectations import expectations as gxe
+
+from assets.ingest import EVENT_ASSETS
+from checks.ge import Check, run_checks
+from fitmodel.events import ENVELOPE, EVENT_TYPES, STREAMS, stream_fields
+from pipelines import store
+from pipelines.resources import CornersResource
+
+
+def _expectations(stream: str) -> tuple:
+    required = [f.name for f in ENVELOPE if f.required]
+    rules = [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in required]
+    types = [t for t, (s, _) in EVENT_TYPES.items() if s == stream]
+    rules.append(gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=types))
+    for spec in stream_fields(stream):
+        if spec.kind == "enum":
+            rules.append(
+                gxe.ExpectColumnValuesToBeInSet(column=spec.name, value_set=list(spec.values))
+            )
+        elif spec.kind == "int":
+            rules.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=spec.name, min_value=spec.low, max_value=spec.high
+                )
+            )
+    return tuple(rules)
+
+
+def checks_for(stream: str) -> list[Check]:
+    return [
+        Check(
+            f"{EVENT_ASSETS[stream]}_unique_event_id",
+            "ids",
+            (
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="duplicated_ids", min_value=0, max_value=0
+                ),
+                gxe.ExpectColumnValuesToBeUnique(column="event_id"),
+            ),
+            "No event_id is stored twice (whole table; the newest rows checked by GE).",
+        ),
+        Check(
+            f"{EVENT_ASSETS[stream]}_valid_values",
+            "rows",
+            _expectations(stream),
+            "The newest ingest's rows have their envelope and only allowed values.",
+        ),
+        Check(
+            f"{EVENT_ASSETS[stream]}_no_future_timestamps",
+            "rows",
+            (gxe.ExpectColumnValuesToBeBetween(column="hours_after_ingest", max_value=24),),
+            "No event occurred more than a day after it was ingested.",
+        ),
+    ]
+
+
+def _check_factory(stream: str):
+    checks = checks_for(stream)
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(c.name, asset=EVENT_ASSETS[stream], description=c.description)
+            for c in checks
+        ],
+        name=f"{EVENT_ASSETS[stream]}_checks",
+    )
+    def _checks(corners: CornersResource):
+        table = store.scan_events(corners.layout, stream)
+        newest = table.filter(pl.col("ingested_at") == pl.col("ingested_at").max()).collect()
+        duplicated = (
+            table.group_by("event_id")
+            .len()
+            .filter(pl.col("len") > 1)
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+        rows = newest.with_columns(
+            ((pl.col("occurred_at") - pl.col("ingested_at")).dt.total_seconds() / 3600).alias(
+                "hours_after_ingest"
+            )
+        )
+        ids = newest.select("event_id").with_columns(pl.lit(duplicated).alias("duplicated_ids"))
+        yield from run_checks({"ids": ids, "rows": rows}, checks, {"rows": ["event_id"]})
+
+    return _checks
+
+
+EVENT_CHECKS = [_check_factory(s) for s in STREAMS]

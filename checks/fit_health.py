@@ -1,0 +1,160 @@
+"""Blocking checks on the fit-health candidate: write–audit–publish's audit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+from great_expectations import expectations as gxe
+
+from assets.fit import fit_health_candidate
+from checks.ge import Check, run_checks
+from fitmodel.config import ModelConfig
+from fitmodel.score import COMPONENTS
+from pipelines import refresh as rf
+from pipelines import store
+from pipelines.resources import CornersResource
+from pipelines.store import REGISTRY_SCHEMA
+
+SCORES = [*(f"{c}_score" for c in COMPONENTS), "fit_score"]
+KEYS = {"rows": ["partnership_id", "as_of"], "coverage": ["partnership_id"]}
+
+
+def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
+    """The candidate plus independent recomputations the checks compare against: the band
+    implied by fit_score, and the gap between fit_score and its components and weights."""
+    weights = {c: getattr(model.components, c).weight for c in COMPONENTS}
+    present = [
+        pl.when(pl.col(f"{c}_score").is_not_null()).then(w).otherwise(0.0)
+        for c, w in weights.items()
+    ]
+    total = pl.sum_horizontal(present)
+    weighted = pl.sum_horizontal(
+        [(w * pl.col(f"{c}_score")).fill_null(0.0) for c, w in weights.items()]
+    )
+    expected = pl.when(total >= model.min_weight).then(weighted / total)
+    band = (
+        pl.when(pl.col("fit_score").is_null())
+        .then(pl.lit("insufficient_data"))
+        .when(pl.col("fit_score") >= model.bands.healthy)
+        .then(pl.lit("healthy"))
+        .when(pl.col("fit_score") >= model.bands.watch)
+        .then(pl.lit("watch"))
+        .otherwise(pl.lit("at_risk"))
+    )
+    gap = (
+        pl.when(pl.col("fit_score").is_null() & expected.is_null())
+        .then(0.0)
+        .when(pl.col("fit_score").is_null() | expected.is_null())
+        .then(float("inf"))
+        .otherwise((pl.col("fit_score") - expected).abs())
+    )
+    return rows.with_columns(band.alias("expected_band"), gap.alias("fit_score_gap"))
+
+
+def coverage(rows: pl.DataFrame, registry: pl.DataFrame, plan: rf.Plan) -> pl.DataFrame:
+    """Per active partnership: days present against days expected in the candidate's range."""
+    first = pl.col("started_on")
+    if plan.start is not None:
+        first = pl.max_horizontal(first, pl.lit(plan.start))
+    last = pl.min_horizontal(pl.col("ended_on").fill_null(plan.as_of), pl.lit(plan.as_of))
+    expected = (
+        registry.select("partnership_id", first.alias("first"), last.alias("expected_last"))
+        .filter(pl.col("first") <= pl.col("expected_last"))
+        .with_columns(
+            ((pl.col("expected_last") - pl.col("first")).dt.total_days() + 1).alias("expected_days")
+        )
+    )
+    present = (
+        rows.group_by("partnership_id").agg(
+            pl.col("as_of").n_unique().alias("days"), pl.col("as_of").max().alias("last_day")
+        )
+        if rows.height
+        else pl.DataFrame(
+            schema={"partnership_id": pl.String, "days": pl.UInt32, "last_day": pl.Date}
+        )
+    )
+    return expected.join(present, on="partnership_id", how="left").with_columns(
+        pl.col("days").fill_null(0).cast(pl.Int64), pl.col("expected_days").cast(pl.Int64)
+    )
+
+
+CHECKS = [
+    Check(
+        "fit_health_one_row_per_partnership_day",
+        "rows",
+        (
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["partnership_id", "as_of"]),
+            gxe.ExpectColumnValuesToNotBeNull(column="partnership_id"),
+            gxe.ExpectColumnValuesToNotBeNull(column="as_of"),
+        ),
+        "At most one row per partnership and day.",
+    ),
+    Check(
+        "fit_health_scores_between_0_and_100",
+        "rows",
+        tuple(
+            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=100) for c in SCORES
+        ),
+        "Every component score and fit_score is within [0, 100].",
+    ),
+    Check(
+        "fit_health_band_matches_fit_score",
+        "rows",
+        (gxe.ExpectColumnPairValuesToBeEqual(column_A="band", column_B="expected_band"),),
+        "band is the band of fit_score under the configured thresholds.",
+    ),
+    Check(
+        "fit_health_fit_score_matches_components",
+        "rows",
+        (gxe.ExpectColumnValuesToBeBetween(column="fit_score_gap", min_value=0, max_value=1e-6),),
+        "fit_score is the weighted mean of its non-null components (null below min_weight).",
+    ),
+    Check(
+        "fit_health_no_missing_days",
+        "coverage",
+        (gxe.ExpectColumnPairValuesToBeEqual(column_A="days", column_B="expected_days"),),
+        "Every active partnership has a row for every day of the candidate's range.",
+    ),
+    Check(
+        "fit_health_covers_as_of",
+        "coverage",
+        (gxe.ExpectColumnPairValuesToBeEqual(column_A="last_day", column_B="expected_last"),),
+        "Every active partnership's rows reach min(ended_on, as_of).",
+    ),
+]
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            c.name, asset=fit_health_candidate, blocking=True, description=c.description
+        )
+        for c in CHECKS
+    ],
+)
+def fit_health_candidate_checks(corners: CornersResource):
+    """Audit the candidate before it may be published (blocking)."""
+    home = corners.layout
+    rows, plan = rf.read_candidate(home)
+    registry = store.scan(home.registry, REGISTRY_SCHEMA).collect()
+    frames = {
+        "rows": derived(rows, corners.settings.model) if rows.height else rows,
+        "coverage": coverage(rows, registry, plan),
+    }
+    if not rows.height:
+        frames["rows"] = pl.DataFrame(
+            schema={
+                "partnership_id": pl.String,
+                "as_of": pl.Date,
+                "band": pl.String,
+                "expected_band": pl.String,
+                "fit_score_gap": pl.Float64,
+                **{c: pl.Float64 for c in SCORES},
+            }
+        )
+    yield from run_checks(frames, CHECKS, KEYS)
+
+
+_ = timedelta

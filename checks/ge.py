@@ -1,0 +1,124 @@
+"""Great Expectations, run on polars frames, reported as Dagster asset check results.
+
+One helper for every check: validate a frame against named groups of expectations and turn
+each group into an `AssetCheckResult` carrying its failed expectations and sample failing rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+
+import dagster as dg
+import great_expectations as gx
+import polars as pl
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations import Expectation
+
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named Dagster check made of GE expectations over one frame."""
+
+    name: str
+    frame: str
+    expectations: tuple[Expectation, ...]
+    description: str
+
+
+@cache
+def _context():
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _batch(frame: pl.DataFrame, name: str):
+    context = _context()
+    try:
+        source = context.data_sources.get(name)
+    except (KeyError, ValueError):
+        source = context.data_sources.add_pandas(name)
+    asset = next(iter(source.assets), None) or source.add_dataframe_asset(name)
+    definition = next(iter(asset.batch_definitions), None) or (
+        asset.add_batch_definition_whole_dataframe(name)
+    )
+    return definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
+
+
+def run_checks(
+    frames: dict[str, pl.DataFrame], checks: list[Check], key_columns: dict[str, list[str]]
+) -> list[dg.AssetCheckResult]:
+    """Validate each frame once against every expectation of the checks that use it."""
+    results: list[dg.AssetCheckResult] = []
+    for frame_name, frame in frames.items():
+        mine = [c for c in checks if c.frame == frame_name]
+        if not mine:
+            continue
+        keys = [k for k in key_columns.get(frame_name, []) if k in frame.columns]
+        suite = gx.ExpectationSuite(
+            name=f"corners_{frame_name}",
+            expectations=[e for c in mine for e in c.expectations],
+        )
+        outcome = _batch(frame, frame_name).validate(
+            suite,
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": SAMPLE_ROWS,
+                "unexpected_index_column_names": keys,
+                "return_unexpected_index_query": False,
+            },
+        )
+        by_id = {id(r.expectation_config): r for r in outcome.results}
+        ordered = list(outcome.results)
+        position = 0
+        for check in mine:
+            group = ordered[position : position + len(check.expectations)]
+            position += len(check.expectations)
+            results.append(_result(check, group, frame))
+        del by_id
+    return results
+
+
+def _describe(result) -> dict:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
+    detail = result.result or {}
+    return {
+        "expectation": config.type,
+        "kwargs": kwargs,
+        "unexpected_count": detail.get("unexpected_count"),
+        "sample_values": detail.get("partial_unexpected_list", [])[:SAMPLE_ROWS],
+        "sample_rows": detail.get("partial_unexpected_index_list", [])[:SAMPLE_ROWS],
+        "observed": detail.get("observed_value"),
+    }
+
+
+def _result(check: Check, group, frame: pl.DataFrame) -> dg.AssetCheckResult:
+    failed = [_describe(r) for r in group if not r.success]
+    metadata = {
+        "rows_checked": frame.height,
+        "expectations": len(group),
+        "failed_expectations": dg.MetadataValue.json(failed),
+    }
+    return dg.AssetCheckResult(
+        check_name=check.name,
+        passed=not failed,
+        metadata=metadata,
+        description=check.description,
+    )
+
+
+def failure_summary(result: dg.AssetCheckResult) -> str:
+    """A readable account of a failed check: each expectation and sample rows."""
+    failed = result.metadata["failed_expectations"].value
+    lines = [f"check {result.check_name} failed:"]
+    for f in failed:
+        lines.append(f"  {f['expectation']} {f['kwargs']}: {f['unexpected_count']} unexpected")
+        for row in f["sample_rows"] or f["sample_values"]:
+            lines.append(f"    e.g. {row}")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""The Dagster definitions of corners: assets, checks, the refresh job, schedule and sensor.
+
+Loaded by `workspace.yaml` (and `[tool.dagster]`); the home folder comes from
+`CORNERS_HOME` and the configuration file from `CORNERS_CONFIG` when the code location loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import dagster as dg
+
+from assets.fit import fit_health, fit_health_candidate
+from assets.ingest import landing_ingest
+from checks.events import EVENT_CHECKS
+from checks.fit_health import fit_health_candidate_checks
+from fitmodel.config import CornersConfig, load_config
+from pipelines.resources import CornersResource
+
+ASSETS = [landing_ingest, fit_health_candidate, fit_health]
+CHECKS = [fit_health_candidate_checks, *EVENT_CHECKS]
+
+refresh_job = dg.define_asset_job(
+    "refresh_job",
+    selection=dg.AssetSelection.all(),
+    description="The nightly refresh: ingest, project, check, publish.",
+    op_retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
+)
+
+
+def refresh_run_config(as_of: str | None = None, rebuild: bool = False) -> dict:
+    config: dict = {"rebuild": rebuild}
+    if as_of:
+        config["as_of"] = as_of
+    return {"ops": {"fit_health_candidate": {"config": config}}}
+
+
+def build_schedule(config: CornersConfig) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="nightly_refresh_schedule",
+        cron_schedule=config.schedule.cron,
+        execution_timezone=config.schedule.timezone,
+        job=refresh_job,
+        description="Refresh through the day before the scheduled time.",
+    )
+    def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext):
+        as_of = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+        return dg.RunRequest(run_key=f"nightly-{as_of}", run_config=refresh_run_config(as_of))
+
+    return nightly_refresh_schedule
+
+
+def landing_fingerprint(corners: CornersResource) -> str:
+    """Changes whenever a landing file appears, disappears or changes (names, sizes, times)."""
+    folder = corners.landing_dir
+    digest = hashlib.sha256()
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(
+                f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
+            )
+    return digest.hexdigest()
+
+
+@dg.sensor(
+    name="landing_sensor",
+    job=refresh_job,
+    minimum_interval_seconds=60,
+    description="Starts a refresh when files land (or change) in the landing folder.",
+)
+def landing_sensor(context: dg.SensorEvaluationContext, corners: CornersResource):
+    fingerprint = landing_fingerprint(corners)
+    if fingerprint == context.cursor:
+        return dg.SkipReason("no new landing files")
+    context.update_cursor(fingerprint)
+    return dg.RunRequest(run_key=fingerprint[:16], run_config=refresh_run_config())
+
+
+def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=CHECKS,
+        jobs=[refresh_job],
+        schedules=[build_schedule(config)],
+        sensors=[landing_sensor],
+        resources={"corners": corners},
+    )
+
+
+defs = build_definitions(
+    load_config(),
+    CornersResource(home=dg.EnvVar("CORNERS_HOME")),
+)

@@ -1,0 +1,227 @@
+"""One refresh of the fit-health table: plan, compute the candidate, publish.
+
+Write–audit–publish: the candidate (the recomputed days) is written to
+`<home>/candidate/fit_health` with its plan; checks audit it; only then does `publish` replace
+those days in `<home>/published/fit_health`, in one Delta commit, and record the refresh in
+`<home>/refresh_log`. A candidate that fails its checks is never published, and the last good
+version stays readable.
+
+Which days: see `fitmodel.incremental`. The events that arrived since the last refresh are
+those ingested after its watermark (the newest `ingested_at` it had seen); the earliest of
+their dates bounds what changed. A new registry, or no previous refresh, means a rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+from deltalake import write_deltalake
+
+from fitmodel.config import CornersConfig
+from fitmodel.events import STREAMS
+from fitmodel.incremental import first_affected_day, recompute
+from fitmodel.indicators import Events
+from pipelines import store
+from pipelines.store import REGISTRY_SCHEMA, Home
+
+CHUNK = 2_500_000
+"""Partnership-days per grid chunk in the fit model (bounds memory on large stores)."""
+
+REFRESH_LOG_SCHEMA = pl.Schema(
+    {
+        "as_of": pl.Date(),
+        "start": pl.Date(),
+        "mode": pl.String(),
+        "rows": pl.Int64(),
+        "watermark": pl.Datetime("us", "UTC"),
+        "registry_hash": pl.String(),
+        "published_version": pl.Int64(),
+        "refreshed_at": pl.Datetime("us", "UTC"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a refresh recomputes: days `start` (None: all) through `as_of`."""
+
+    as_of: date
+    start: date | None
+    mode: str
+    watermark: datetime | None
+    registry_hash: str | None
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key in ("as_of", "start", "watermark"):
+            if data[key] is not None:
+                data[key] = data[key].isoformat()
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        data = json.loads(text)
+        return cls(
+            as_of=date.fromisoformat(data["as_of"]),
+            start=date.fromisoformat(data["start"]) if data["start"] else None,
+            mode=data["mode"],
+            watermark=datetime.fromisoformat(data["watermark"]) if data["watermark"] else None,
+            registry_hash=data["registry_hash"],
+        )
+
+
+def fit_health_path(home: Home) -> Path:
+    return home.published / "fit_health"
+
+
+def candidate_path(home: Home) -> Path:
+    return home.root / "candidate" / "fit_health"
+
+
+def refresh_log_path(home: Home) -> Path:
+    return home.root / "refresh_log"
+
+
+def events_of(home: Home) -> Events:
+    return Events(*(store.scan_events(home, s) for s in STREAMS))
+
+
+def last_refresh(home: Home) -> dict | None:
+    log = store.scan(refresh_log_path(home), REFRESH_LOG_SCHEMA).collect()
+    if log.is_empty():
+        return None
+    return log.sort("refreshed_at").row(-1, named=True)
+
+
+def _registry_hash(home: Home) -> str | None:
+    reg = store.scan(home.registry, REGISTRY_SCHEMA).select("file_hash").head(1).collect()
+    return reg["file_hash"][0] if reg.height else None
+
+
+def _newest_ingest(home: Home) -> datetime | None:
+    times = [
+        store.scan_events(home, s).select(pl.col("ingested_at").max()).collect().item()
+        for s in STREAMS
+    ]
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
+
+
+def _earliest_event_since(home: Home, watermark: datetime) -> date | None:
+    days = [
+        store.scan_events(home, s)
+        .filter(pl.col("ingested_at") > watermark)
+        .select(pl.col("occurred_at").min())
+        .collect()
+        .item()
+        for s in STREAMS
+    ]
+    days = [d for d in days if d is not None]
+    return min(days).date() if days else None
+
+
+def plan_refresh(home: Home, as_of: date, *, rebuild: bool = False) -> Plan:
+    """The days this refresh must recompute (see the module docstring)."""
+    watermark = _newest_ingest(home)
+    registry_hash = _registry_hash(home)
+    last = last_refresh(home)
+    full = (
+        rebuild
+        or last is None
+        or last["registry_hash"] != registry_hash
+        or not store.exists(fit_health_path(home))
+    )
+    if full:
+        return Plan(as_of, None, "rebuild", watermark, registry_hash)
+    affected = (
+        _earliest_event_since(home, last["watermark"]) if last["watermark"] is not None else None
+    )
+    if last["watermark"] is None and watermark is not None:
+        return Plan(as_of, None, "rebuild", watermark, registry_hash)
+    start = first_affected_day(affected, last["as_of"])
+    return Plan(as_of, start, "incremental", watermark, registry_hash)
+
+
+def compute_candidate(home: Home, config: CornersConfig, plan: Plan) -> pl.DataFrame:
+    """The recomputed fit-health rows of `plan`, stamped with `computed_at`."""
+    registry = store.scan(home.registry, REGISTRY_SCHEMA)
+    previous = store.scan(fit_health_path(home), pl.Schema()) if plan.start else pl.LazyFrame()
+    if plan.start is not None and plan.start > plan.as_of:
+        rows = pl.DataFrame()
+    else:
+        chunks = recompute(
+            previous, events_of(home), registry, plan.as_of, config.model, plan.start, CHUNK
+        )
+        rows = pl.concat(list(chunks))
+    if rows.is_empty():
+        return rows
+    return rows.with_columns(
+        pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("computed_at")
+    )
+
+
+def write_candidate(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
+    """Replace the candidate table and its plan."""
+    path = candidate_path(home)
+    path.mkdir(parents=True, exist_ok=True)
+    (path.parent / "plan.json").write_text(plan.to_json())
+    if rows.is_empty() and store.exists(path):
+        # Keep the table's schema; an empty candidate publishes nothing.
+        rows = pl.read_delta(str(path)).clear()
+    if rows.width:
+        write_deltalake(str(path), rows.to_arrow(), mode="overwrite", schema_mode="overwrite")
+
+
+def read_candidate(home: Home) -> tuple[pl.DataFrame, Plan]:
+    path = candidate_path(home)
+    plan = Plan.from_json((path.parent / "plan.json").read_text())
+    rows = pl.read_delta(str(path)) if store.exists(path) else pl.DataFrame()
+    if plan.start is not None and rows.width and "as_of" in rows.columns:
+        rows = rows.filter(pl.col("as_of") >= plan.start)
+    return rows, plan
+
+
+def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
+    """Replace the plan's days in the published table in one commit; returns its new version,
+    or None when there was nothing to change."""
+    path = fit_health_path(home)
+    last = last_refresh(home)
+    unchanged = (
+        rows.is_empty()
+        and plan.start is not None
+        and last is not None
+        and plan.as_of >= last["as_of"]
+    )
+    version = None
+    if not unchanged:
+        if plan.start is None or not store.exists(path):
+            write_deltalake(str(path), rows.to_arrow(), mode="overwrite", schema_mode="overwrite")
+        else:
+            write_deltalake(
+                str(path),
+                rows.to_arrow() if rows.width else pl.read_delta(str(path)).clear().to_arrow(),
+                mode="overwrite",
+                predicate=f"as_of >= '{plan.start.isoformat()}'",
+            )
+        version = store.version(path)
+    entry = pl.DataFrame(
+        [
+            {
+                "as_of": plan.as_of,
+                "start": plan.start,
+                "mode": plan.mode,
+                "rows": rows.height,
+                "watermark": plan.watermark,
+                "registry_hash": plan.registry_hash,
+                "published_version": version if version is not None else store.version(path),
+                "refreshed_at": datetime.now(UTC),
+            }
+        ],
+        schema=REFRESH_LOG_SCHEMA,
+    )
+    write_deltalake(str(refresh_log_path(home)), entry.to_arrow(), mode="append")
+    return version

@@ -1,0 +1,35 @@
+"""The Dagster resource that tells assets where corners lives and how it is configured."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from fitmodel.config import CornersConfig, load_config
+from pipelines.store import Home
+
+
+class CornersResource(dg.ConfigurableResource):
+    """A corners home folder, its landing folder and configuration file."""
+
+    home: str
+    landing: str | None = None
+    config_path: str | None = None
+    _config: CornersConfig | None = PrivateAttr(default=None)
+
+    @cached_property
+    def layout(self) -> Home:
+        return Home(Path(self.home).resolve())
+
+    @property
+    def landing_dir(self) -> Path:
+        return Path(self.landing).resolve() if self.landing else self.layout.root / "landing"
+
+    @property
+    def settings(self) -> CornersConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config

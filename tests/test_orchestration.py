@@ -1,0 +1,322 @@
+"""Dagster definitions, schedule and sensor, write–audit–publish, and the refresh CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from fitmodel.config import CornersConfig, parse_config
+from pipelines import refresh as rf
+from pipelines.definitions import (
+    ASSETS,
+    CHECKS,
+    build_definitions,
+    build_schedule,
+    landing_sensor,
+)
+from pipelines.resources import CornersResource
+from pipelines.run import run_refresh
+from pipelines.sample import write_sample
+from pipelines.store import Home
+from tests.helpers import ROOT, communication, corners, write_lines
+
+AS_OF = date(2025, 6, 30)
+
+
+def published(home: Home) -> pl.DataFrame:
+    return (
+        pl.read_delta(str(rf.fit_health_path(home)))
+        .drop("computed_at")
+        .sort("partnership_id", "as_of")
+    )
+
+
+@pytest.fixture(scope="module")
+def refreshed(tmp_path_factory):
+    """A home refreshed once through AS_OF on sample data."""
+    root = tmp_path_factory.mktemp("refreshed")
+    landing = root / "landing"
+    write_sample(landing, partnerships=8, days=200, seed=3, bad_rate=0.01, end=AS_OF)
+    home = Home(root / "home")
+    result = corners(
+        "refresh",
+        "--home",
+        str(home.root),
+        "--landing",
+        str(landing),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    return home, landing, result
+
+
+def test_the_graph_is_what_we_expect():
+    defs = build_definitions(CornersConfig(), CornersResource(home="/tmp/unused"))
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "partnership_registry": "ingest",
+        "meeting_events": "ingest",
+        "escalation_events": "ingest",
+        "communication_events": "ingest",
+        "survey_events": "ingest",
+        "quarantine": "ingest",
+        "fit_health_candidate": "fit",
+        "fit_health": "fit",
+    }
+    checks = {spec.name: spec.blocking for group in CHECKS for spec in group.check_specs}
+    assert {n for n, blocking in checks.items() if blocking} == {
+        "fit_health_one_row_per_partnership_day",
+        "fit_health_scores_between_0_and_100",
+        "fit_health_band_matches_fit_score",
+        "fit_health_fit_score_matches_components",
+        "fit_health_no_missing_days",
+        "fit_health_covers_as_of",
+    }
+    assert "meeting_events_unique_event_id" in checks
+    assert graph.get(dg.AssetKey("fit_health")).parent_keys == {dg.AssetKey("fit_health_candidate")}
+    for spec in ASSETS:
+        for key in spec.keys:
+            assert spec.descriptions_by_key[key].startswith("One row per")
+
+
+def test_the_schedule_refreshes_through_yesterday_at_the_configured_time():
+    config = parse_config({"schedule": {"cron": "30 3 * * *", "timezone": "Europe/Paris"}})
+    schedule = build_schedule(config)
+    assert schedule.cron_schedule == "30 3 * * *"
+    assert schedule.execution_timezone == "Europe/Paris"
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 10, 3, 30, tzinfo=UTC)
+    )
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.run_config["ops"]["fit_health_candidate"]["config"]["as_of"] == "2026-03-09"
+    assert build_schedule(CornersConfig()).cron_schedule == "0 2 * * *"
+
+
+def test_the_sensor_requests_a_refresh_only_when_files_land(tmp_path):
+    resource = CornersResource(home=str(tmp_path / "home"), landing=str(tmp_path / "landing"))
+    (tmp_path / "landing").mkdir()
+    with dg.instance_for_test() as instance:
+        first = landing_sensor(
+            dg.build_sensor_context(instance=instance, resources={"corners": resource})
+        )
+        assert isinstance(first, dg.RunRequest)
+        cursor = landing_sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, resources={"corners": resource})
+        ).cursor
+        quiet = landing_sensor(
+            dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"corners": resource}
+            )
+        )
+        assert isinstance(quiet, dg.SkipReason)
+        write_lines(tmp_path / "landing" / "communications" / "new.jsonl", [communication("c1")])
+        again = landing_sensor(
+            dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"corners": resource}
+            )
+        )
+        assert isinstance(again, dg.RunRequest)
+
+
+def test_refresh_publishes_and_a_second_refresh_changes_nothing(refreshed):
+    home, landing, result = refreshed
+    assert "published fit_health through 2025-06-30" in result.stdout
+    before = published(home)
+    version = rf.last_refresh(home)["published_version"]
+    assert before["as_of"].max() == AS_OF and before.height > 8 * 150
+    again = corners(
+        "refresh",
+        "--home",
+        str(home.root),
+        "--landing",
+        str(landing),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--quiet",
+    )
+    assert again.returncode == 0, again.stderr
+    assert published(home).equals(before)
+    assert rf.last_refresh(home)["published_version"] == version  # no new Delta version
+    # The CLI's runs are in the home's Dagster instance.
+    instance = dg.DagsterInstance.from_config(str(home.dagster))
+    assert len(instance.get_runs()) == 2
+
+
+def test_late_events_change_exactly_the_affected_days_and_match_a_rebuild(refreshed, tmp_path):
+    home, landing, _ = refreshed
+    before = published(home)
+    late_day = AS_OF - timedelta(days=20)
+    write_lines(
+        landing / "communications" / "late" / "late.jsonl",
+        [
+            communication(f"late{i}", pid="P00001", at=f"{late_day}T09:00:00Z", initiated_by="b")
+            for i in range(12)
+        ],
+    )
+    result = corners(
+        "refresh",
+        "--home",
+        str(home.root),
+        "--landing",
+        str(landing),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    after = published(home)
+    assert after.filter(pl.col("as_of") < late_day).equals(
+        before.filter(pl.col("as_of") < late_day)
+    )
+    changed = after.join(before, on=["partnership_id", "as_of"], suffix="_old").filter(
+        pl.col("comms_90d") != pl.col("comms_90d_old")
+    )
+    assert changed["partnership_id"].unique().to_list() == ["P00001"]
+    assert changed["as_of"].min() == late_day and changed["as_of"].max() == AS_OF
+    assert rf.last_refresh(home)["start"] == late_day
+    rebuilt = corners("rebuild", "--home", str(home.root), "--landing", str(landing), "--quiet")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rf.last_refresh(home)["mode"] == "rebuild"
+    assert published(home).equals(after)
+
+
+def test_a_failing_blocking_check_prevents_publication(refreshed, tmp_path, monkeypatch):
+    home, landing, _ = refreshed
+    good = published(home)
+    version = rf.last_refresh(home)["published_version"]
+    write_lines(
+        landing / "communications" / "more" / "x.jsonl",
+        [communication("defect1", pid="P00002", at=f"{AS_OF}T08:00:00Z")],
+    )
+    real = rf.compute_candidate
+
+    def defective(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        return rows.with_columns(
+            pl.when(pl.int_range(pl.len()) == 0)
+            .then(150.0)
+            .otherwise(pl.col("fit_score"))
+            .alias("fit_score")
+        )
+
+    monkeypatch.setattr(rf, "compute_candidate", defective)
+    outcome = run_refresh(CornersResource(home=str(home.root), landing=str(landing)), as_of=AS_OF)
+    assert not outcome.published and outcome.blocking_failed
+    text = "\n".join(outcome.failed_checks)
+    assert "fit_health_scores_between_0_and_100" in text
+    assert "fit_health_band_matches_fit_score" in text or "fit_health_fit_score_matches" in text
+    assert "150" in text  # a sample failing value or row is named
+    assert published(home).equals(good)
+    assert rf.last_refresh(home)["published_version"] == version
+
+
+def test_query_prints_a_table_and_writes_files(refreshed, tmp_path):
+    home, _, _ = refreshed
+    result = corners(
+        "query",
+        "--home",
+        str(home.root),
+        "SELECT band, count(*) AS n FROM fit_health GROUP BY band ORDER BY band",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "band" in result.stdout and "healthy" in result.stdout
+    out = tmp_path / "q.csv"
+    result = corners(
+        "query",
+        "--home",
+        str(home.root),
+        "SELECT count(*) AS n FROM quarantine",
+        "--format",
+        "csv",
+        "--output",
+        str(out),
+    )
+    assert result.returncode == 0 and int(out.read_text().splitlines()[1]) > 0
+    bad = corners("query", "--home", str(home.root), "SELECT nope FROM fit_health")
+    assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_dagster_definitions_validate(tmp_path):
+    env = dict(os.environ, CORNERS_HOME=str(tmp_path))
+    bin_dir = os.path.dirname(sys.executable)
+    result = subprocess.run(
+        [os.path.join(bin_dir, "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_webserver_lists_assets_and_checks(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, CORNERS_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path))
+    bin_dir = os.path.dirname(sys.executable)
+    server = subprocess.Popen(
+        [
+            os.path.join(bin_dir, "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    query = {
+        "query": "{ assetNodes { assetKey { path } assetChecksOrError { "
+        "... on AssetChecks { checks { name blocking } } } } }"
+    }
+    try:
+        deadline = time.monotonic() + 120
+        data = None
+        while time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql",
+                    data=json.dumps(query).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    data = json.loads(response.read())
+                if data.get("data", {}).get("assetNodes"):
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert data and data.get("data"), f"no answer from the webserver: {data}"
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in data["data"]["assetNodes"]}
+        assert {"fit_health", "fit_health_candidate", "meeting_events", "quarantine"} <= set(nodes)
+        checks = {
+            c["name"]: c["blocking"]
+            for c in nodes["fit_health_candidate"]["assetChecksOrError"]["checks"]
+        }
+        assert checks["fit_health_no_missing_days"] is True
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
