@@ -84,6 +84,10 @@ def _events(work: Path):
     return Events(*(pl.scan_parquet(work / f"{s}.parquet") for s in STREAMS))
 
 
+ROW_GROUP = 100_000
+"""Rows per Parquet row group: with rows ordered by day, a day's rows sit in few groups."""
+
+
 def _write(chunks, out: Path) -> None:
     """Stream chunks into one Parquet file (nothing is held beyond a chunk)."""
     import pyarrow.parquet as pq
@@ -92,7 +96,7 @@ def _write(chunks, out: Path) -> None:
     for chunk in chunks:
         table = chunk.to_arrow()
         writer = writer or pq.ParquetWriter(out, table.schema)
-        writer.write_table(table)
+        writer.write_table(table, row_group_size=ROW_GROUP)
     if writer:
         writer.close()
 
@@ -110,7 +114,7 @@ def run_polars_incremental(work: Path, as_of: date, previous: Path, out: Path) -
 
     registry = pl.scan_parquet(work / "registry.parquet")
     start = first_affected_day(as_of, as_of - timedelta(days=1))
-    rows = recompute(
+    chunks = recompute(
         pl.scan_parquet(previous),
         _events(work),
         registry,
@@ -119,7 +123,7 @@ def run_polars_incremental(work: Path, as_of: date, previous: Path, out: Path) -
         start,
         chunk_rows=CHUNK,
     )
-    rows.sink_parquet(out)
+    _write(chunks, out)
 
 
 def duckdb_sql(work: Path, as_of: date, config: ModelConfig) -> str:

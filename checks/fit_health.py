@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dagster as dg
 import polars as pl
 from great_expectations import expectations as gxe
@@ -66,14 +64,8 @@ def coverage(rows: pl.DataFrame, registry: pl.DataFrame, plan: rf.Plan) -> pl.Da
             ((pl.col("expected_last") - pl.col("first")).dt.total_days() + 1).alias("expected_days")
         )
     )
-    present = (
-        rows.group_by("partnership_id").agg(
-            pl.col("as_of").n_unique().alias("days"), pl.col("as_of").max().alias("last_day")
-        )
-        if rows.height
-        else pl.DataFrame(
-            schema={"partnership_id": pl.String, "days": pl.UInt32, "last_day": pl.Date}
-        )
+    present = rows.group_by("partnership_id").agg(
+        pl.col("as_of").n_unique().alias("days"), pl.col("as_of").max().alias("last_day")
     )
     return expected.join(present, on="partnership_id", how="left").with_columns(
         pl.col("days").fill_null(0).cast(pl.Int64), pl.col("expected_days").cast(pl.Int64)
@@ -140,21 +132,7 @@ def fit_health_candidate_checks(corners: CornersResource):
     rows, plan = rf.read_candidate(home)
     registry = store.scan(home.registry, REGISTRY_SCHEMA).collect()
     frames = {
-        "rows": derived(rows, corners.settings.model) if rows.height else rows,
+        "rows": derived(rows, corners.settings.model),
         "coverage": coverage(rows, registry, plan),
     }
-    if not rows.height:
-        frames["rows"] = pl.DataFrame(
-            schema={
-                "partnership_id": pl.String,
-                "as_of": pl.Date,
-                "band": pl.String,
-                "expected_band": pl.String,
-                "fit_score_gap": pl.Float64,
-                **{c: pl.Float64 for c in SCORES},
-            }
-        )
     yield from run_checks(frames, CHECKS, KEYS)
-
-
-_ = timedelta

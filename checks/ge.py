@@ -73,14 +73,12 @@ def run_checks(
                 "return_unexpected_index_query": False,
             },
         )
-        by_id = {id(r.expectation_config): r for r in outcome.results}
-        ordered = list(outcome.results)
+        ordered = list(outcome.results)  # in the suite's order
         position = 0
         for check in mine:
             group = ordered[position : position + len(check.expectations)]
             position += len(check.expectations)
             results.append(_result(check, group, frame))
-        del by_id
     return results
 
 

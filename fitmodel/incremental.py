@@ -88,6 +88,5 @@ def recompute(
 
 def replace_days(previous: pl.LazyFrame, fresh: pl.LazyFrame, start: date | None) -> pl.LazyFrame:
     """`previous` with its days from `start` on replaced by `fresh` (what publishing does)."""
-    if start is None:
-        return fresh
-    return pl.concat([previous.filter(pl.col(DAY) < start), fresh]).sort(P, DAY)
+    kept = [] if start is None else [previous.filter(pl.col(DAY) < start)]
+    return pl.concat([*kept, fresh]).sort(P, DAY)

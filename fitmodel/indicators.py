@@ -113,14 +113,20 @@ def _median_resolution(pairs: pl.LazyFrame, starts: pl.LazyFrame, days: int) -> 
     """Median resolution time (days) over escalations resolved in the trailing window, on the
     days it can change (an escalation entering or leaving the window, and the grid's first
     day); forward-filled onto the grid by the caller."""
-    resolved = pairs.filter(pl.col("resolved_on").is_not_null()).select(
-        P,
-        "resolved_on",
-        ((pl.col("resolved_at") - pl.col("opened_at")).dt.total_microseconds() / 86_400e6).alias(
-            "dur"
-        ),
-    )
     window = timedelta(days=days)
+    # Only resolutions still inside the window on the grid's first day or later can count.
+    resolved = (
+        pairs.filter(pl.col("resolved_on").is_not_null())
+        .join(starts, on=P)
+        .filter(pl.col("resolved_on") + window > pl.col("_from"))
+        .select(
+            P,
+            "resolved_on",
+            (
+                (pl.col("resolved_at") - pl.col("opened_at")).dt.total_microseconds() / 86_400e6
+            ).alias("dur"),
+        )
+    )
     changes = (
         pl.concat(
             [

@@ -150,7 +150,8 @@ def iter_fit_health(
 ) -> Iterator[pl.DataFrame]:
     """`fit_health`, computed and yielded for as many partnerships at a time as keep the
     grid under `chunk_rows` partnership-days: the events are aggregated per day once, and
-    memory stays bounded however large the store (the rows are the same)."""
+    memory stays bounded however large the store (the rows are the same). Each chunk is
+    ordered by day, so files written from it let readers of a day range skip the rest."""
     from_day = _from_day(start, config)
     inputs = daily_inputs(events, as_of, config, from_day, last_seen)
     ids = registry.select(P).collect()[P].sort()
@@ -159,14 +160,16 @@ def iter_fit_health(
         first = max(first, from_day)
     span = max((as_of - first).days + 1, 1) if first is not None else 1
     size = max(1, chunk_rows // span)
-    if size >= len(ids):
-        yield _rows(inputs, registry, registry, as_of, config, start).collect()
-        return
+    # Collected once: every indicator reads them, and a lazy plan would scan again per use.
     inputs = inputs.collect()
+    if size >= len(ids):
+        yield _rows(inputs, registry, registry, as_of, config, start).sort(DAY, P).collect()
+        return
     for offset in range(0, len(ids), size):
         chunk = ids.slice(offset, size)
         part = registry.filter(pl.col(P).is_in(chunk.implode()))
-        yield _rows(inputs.only(chunk), part, registry, as_of, config, start).collect()
+        rows = _rows(inputs.only(chunk), part, registry, as_of, config, start)
+        yield rows.sort(DAY, P).collect()
 
 
 def _from_day(start: date | None, config: ModelConfig) -> date | None:

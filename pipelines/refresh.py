@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -142,24 +142,21 @@ def plan_refresh(home: Home, as_of: date, *, rebuild: bool = False) -> Plan:
     )
     if last["watermark"] is None and watermark is not None:
         return Plan(as_of, None, "rebuild", watermark, registry_hash)
-    start = first_affected_day(affected, last["as_of"])
+    # An earlier as_of than last time also drops the days after it.
+    start = min(first_affected_day(affected, last["as_of"]), as_of + timedelta(days=1))
     return Plan(as_of, start, "incremental", watermark, registry_hash)
 
 
 def compute_candidate(home: Home, config: CornersConfig, plan: Plan) -> pl.DataFrame:
-    """The recomputed fit-health rows of `plan`, stamped with `computed_at`."""
+    """The recomputed fit-health rows of `plan`, stamped with `computed_at` (possibly none,
+    with the table's columns all the same)."""
     registry = store.scan(home.registry, REGISTRY_SCHEMA)
     previous = store.scan(fit_health_path(home), pl.Schema()) if plan.start else pl.LazyFrame()
-    if plan.start is not None and plan.start > plan.as_of:
-        rows = pl.DataFrame()
-    else:
-        chunks = recompute(
-            previous, events_of(home), registry, plan.as_of, config.model, plan.start, CHUNK
-        )
-        rows = pl.concat(list(chunks))
-    if rows.is_empty():
-        return rows
-    return rows.with_columns(
+    chunks = recompute(
+        previous, events_of(home), registry, plan.as_of, config.model, plan.start, CHUNK
+    )
+    # Chunks come ordered by day; so are the files written from them.
+    return pl.concat(list(chunks)).with_columns(
         pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("computed_at")
     )
 
@@ -169,20 +166,13 @@ def write_candidate(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
     path = candidate_path(home)
     path.mkdir(parents=True, exist_ok=True)
     (path.parent / "plan.json").write_text(plan.to_json())
-    if rows.is_empty() and store.exists(path):
-        # Keep the table's schema; an empty candidate publishes nothing.
-        rows = pl.read_delta(str(path)).clear()
-    if rows.width:
-        write_deltalake(str(path), rows.to_arrow(), mode="overwrite", schema_mode="overwrite")
+    write_deltalake(str(path), rows.to_arrow(), mode="overwrite", schema_mode="overwrite")
 
 
 def read_candidate(home: Home) -> tuple[pl.DataFrame, Plan]:
     path = candidate_path(home)
     plan = Plan.from_json((path.parent / "plan.json").read_text())
-    rows = pl.read_delta(str(path)) if store.exists(path) else pl.DataFrame()
-    if plan.start is not None and rows.width and "as_of" in rows.columns:
-        rows = rows.filter(pl.col("as_of") >= plan.start)
-    return rows, plan
+    return pl.read_delta(str(path)), plan
 
 
 def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
@@ -203,7 +193,7 @@ def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
         else:
             write_deltalake(
                 str(path),
-                rows.to_arrow() if rows.width else pl.read_delta(str(path)).clear().to_arrow(),
+                rows.to_arrow(),
                 mode="overwrite",
                 predicate=f"as_of >= '{plan.start.isoformat()}'",
             )
