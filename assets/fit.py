@@ -1,7 +1,5 @@
 """Fit assets: the audited candidate rows and the published fit-health table."""
 
-from __future__ import annotations
-
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg

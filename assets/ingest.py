@@ -1,7 +1,5 @@
 """Ingest assets: the landing folder into the registry, the event tables and quarantine."""
 
-from __future__ import annotations
-
 import dagster as dg
 import polars as pl
 

@@ -1,7 +1,5 @@
 """Checks on the event tables: the newest ingest's rows, and event_id unique table-wide."""
 
-from __future__ import annotations
-
 import dagster as dg
 import polars as pl
 from great_expectations import expectations as gxe

@@ -1,7 +1,5 @@
 """Blocking checks on the fit-health candidate: write–audit–publish's audit."""
 
-from __future__ import annotations
-
 import dagster as dg
 import polars as pl
 from great_expectations import expectations as gxe

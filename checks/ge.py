@@ -6,6 +6,7 @@ each group into an `AssetCheckResult` carrying its failed expectations and sampl
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from functools import cache
@@ -17,6 +18,8 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations import Expectation
 
 SAMPLE_ROWS = 5
+TAG = "corners_check"
+"""Meta key naming the check an expectation belongs to (GE does not keep suite order)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ def run_checks(
         keys = [k for k in key_columns.get(frame_name, []) if k in frame.columns]
         suite = gx.ExpectationSuite(
             name=f"corners_{frame_name}",
-            expectations=[e for c in mine for e in c.expectations],
+            expectations=[
+                e.copy(update={"meta": {TAG: c.name}}) for c in mine for e in c.expectations
+            ],
         )
         outcome = _batch(frame, frame_name).validate(
             suite,
@@ -73,11 +78,16 @@ def run_checks(
                 "return_unexpected_index_query": False,
             },
         )
-        ordered = list(outcome.results)  # in the suite's order
-        position = 0
         for check in mine:
-            group = ordered[position : position + len(check.expectations)]
-            position += len(check.expectations)
+            group = [
+                r
+                for r in outcome.results
+                if (r.expectation_config.meta or {}).get(TAG) == check.name
+            ]
+            if len(group) != len(check.expectations):
+                raise RuntimeError(
+                    f"{check.name}: expected {len(check.expectations)} results, got {len(group)}"
+                )
             results.append(_result(check, group, frame))
     return results
 
@@ -97,7 +107,8 @@ def _describe(result) -> dict:
 
 
 def _result(check: Check, group, frame: pl.DataFrame) -> dg.AssetCheckResult:
-    failed = [_describe(r) for r in group if not r.success]
+    # Sample rows hold pandas timestamps and numpy values: make them plain JSON.
+    failed = json.loads(json.dumps([_describe(r) for r in group if not r.success], default=str))
     metadata = {
         "rows_checked": frame.height,
         "expectations": len(group),

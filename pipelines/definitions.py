@@ -4,8 +4,6 @@ Loaded by `workspace.yaml` (and `[tool.dagster]`); the home folder comes from
 `CORNERS_HOME` and the configuration file from `CORNERS_CONFIG` when the code location loads.
 """
 
-from __future__ import annotations
-
 import hashlib
 from datetime import timedelta
 

@@ -52,7 +52,11 @@ def run_refresh(
             [*ASSETS, *CHECKS],
             resources={"corners": corners},
             instance=dagster,
-            run_config=refresh_run_config(as_of.isoformat() if as_of else None, rebuild),
+            run_config={
+                **refresh_run_config(as_of.isoformat() if as_of else None, rebuild),
+                # The run's full log is in the instance (dagster dev); the terminal gets warnings.
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
             raise_on_error=False,
             tags={"corners/command": "rebuild" if rebuild else "refresh"},
         )
