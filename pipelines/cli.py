@@ -202,6 +202,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = _run(args, as_of=as_of, rebuild=False)
     if code != EXIT_OK:
         return code
+    from pipelines.ingest import accounting
+
+    files = accounting(home).select(
+        pl.col("lines_read", "stored", "duplicates", "quarantined").sum()
+    )
+    read, stored, dupes, quarantined = files.row(0)
+    print(
+        f"ingested: {read:,} lines read = {stored:,} stored + {dupes:,} duplicates + "
+        f"{quarantined:,} quarantined"
+    )
     rows = pl.read_delta(str(fit_health_path(home)))
     latest = rows.filter(pl.col("as_of") == pl.col("as_of").max().over("partnership_id"))
     movers = latest.filter(pl.col("score_change_30d").is_not_null()).sort("score_change_30d")

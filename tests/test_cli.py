@@ -8,17 +8,18 @@ from tests.helpers import corners
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("sample", "ingest", "demo"):
+    for command in ("sample", "ingest", "refresh", "rebuild", "query", "demo"):
         result = corners(command, "--help", check=True)
         assert "examples:" in result.stdout and f"corners {command}" in result.stdout
 
 
-def test_demo_ingests_sample_data_and_summarises_the_fit_model(tmp_path):
+def test_demo_refreshes_sample_data_and_summarises_it(tmp_path):
     home = tmp_path / "home"
     result = corners("demo", "--home", str(home), "--quiet", check=True)
     assert "partnerships per band (latest day):" in result.stdout
     assert "quarantined lines by reason:" in result.stdout
-    read = int(result.stdout.split("ingest: ")[1].split(" read")[0].replace(",", ""))
+    assert "dagster dev -w workspace.yaml" in result.stdout
+    read = int(result.stdout.split("ingested: ")[1].split(" lines")[0].replace(",", ""))
     stored = pl.concat(
         [pl.read_delta(str(home / "events" / s)) for s in ("meetings", "communications")],
         how="diagonal",
@@ -26,6 +27,12 @@ def test_demo_ingests_sample_data_and_summarises_the_fit_model(tmp_path):
     assert read > 10_000 and stored.height > 5_000
     again = corners("ingest", "--home", str(home), "--quiet", check=True)
     assert "0 lines read" in again.stdout  # the landing folder was already ingested
+    bands = pl.read_delta(str(home / "published" / "fit_health"))["band"].unique().to_list()
+    assert set(bands) <= {"healthy", "watch", "at_risk", "insufficient_data"} and len(bands) >= 3
+    query = result.stdout.split("query:  ")[1].splitlines()[0]
+    sql = query.split('query "')[1].rstrip('"')
+    answer = corners("query", "--home", str(home), sql, "--format", "csv", check=True)
+    assert answer.stdout.startswith("band,")
 
 
 def test_sample_rejects_a_bad_rate():
