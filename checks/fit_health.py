@@ -18,8 +18,8 @@ KEYS = {"rows": ["partnership_id", "as_of"], "coverage": ["partnership_id"]}
 
 
 def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
-    """The candidate plus independent recomputations the checks compare against: the band
-    implied by fit_score, and the gap between fit_score and its components and weights."""
+    """The columns the checks read, plus independent recomputations they compare against:
+    the band implied by fit_score, and the gap between fit_score and its components."""
     weights = {c: getattr(model.components, c).weight for c in COMPONENTS}
     present = [
         pl.when(pl.col(f"{c}_score").is_not_null()).then(w).otherwise(0.0)
@@ -46,7 +46,15 @@ def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
         .then(float("inf"))
         .otherwise((pl.col("fit_score") - expected).abs())
     )
-    return rows.with_columns(band.alias("expected_band"), gap.alias("fit_score_gap"))
+    # Only what the expectations read goes to pandas.
+    return rows.select(
+        "partnership_id",
+        "as_of",
+        "band",
+        *SCORES,
+        band.alias("expected_band"),
+        gap.alias("fit_score_gap"),
+    )
 
 
 def coverage(rows: pl.DataFrame, registry: pl.DataFrame, plan: rf.Plan) -> pl.DataFrame:

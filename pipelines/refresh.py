@@ -175,6 +175,27 @@ def read_candidate(home: Home) -> tuple[pl.DataFrame, Plan]:
     return pl.read_delta(str(path)), plan
 
 
+def write_published(path: Path, rows: pl.DataFrame, start: date | None) -> None:
+    """Write fit-health rows in one commit: all of them (start None), or in place of the days
+    from `start` on. The table is partitioned by day, so replacing recent days rewrites only
+    their files, and readers of a day range skip the rest."""
+    if start is None:
+        write_deltalake(
+            str(path),
+            rows.to_arrow(),
+            mode="overwrite",
+            schema_mode="overwrite",
+            partition_by=["as_of"],
+        )
+    else:
+        write_deltalake(
+            str(path),
+            rows.to_arrow(),
+            mode="overwrite",
+            predicate=f"as_of >= '{start.isoformat()}'",
+        )
+
+
 def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
     """Replace the plan's days in the published table in one commit; returns its new version,
     or None when there was nothing to change."""
@@ -188,15 +209,7 @@ def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
     )
     version = None
     if not unchanged:
-        if plan.start is None or not store.exists(path):
-            write_deltalake(str(path), rows.to_arrow(), mode="overwrite", schema_mode="overwrite")
-        else:
-            write_deltalake(
-                str(path),
-                rows.to_arrow(),
-                mode="overwrite",
-                predicate=f"as_of >= '{plan.start.isoformat()}'",
-            )
+        write_published(path, rows, None if not store.exists(path) else plan.start)
         version = store.version(path)
     entry = pl.DataFrame(
         [

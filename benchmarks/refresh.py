@@ -1,0 +1,165 @@
+"""Nightly-refresh benchmark on the fit-model benchmark's store (10,000 partnerships × 3 years).
+
+    python benchmarks/fitmodel.py            # once: generates the events and fit_previous
+    python benchmarks/refresh.py             # builds a home from them, then times a refresh
+
+Builds a corners home whose event tables hold every event before the last day, whose
+published fit_health runs through the day before (from the fit-model benchmark), and whose
+landing folder holds the last day's events as JSONL. Then runs the real `corners refresh`
+for that day and prints its wall time and each Dagster step's time, checks included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+from deltalake import write_deltalake  # noqa: E402
+
+from fitmodel.events import EVENT_TYPES, STREAMS, stream_schema  # noqa: E402
+from pipelines.refresh import (  # noqa: E402
+    REFRESH_LOG_SCHEMA,
+    fit_health_path,
+    refresh_log_path,
+    write_published,
+)
+from pipelines.store import REGISTRY_SCHEMA, Home  # noqa: E402
+
+AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
+
+
+def build(work: Path, home: Home) -> int:
+    shutil.rmtree(home.root, ignore_errors=True)
+    loaded = AS_OF - timedelta(hours=6)
+    landing = home.root / "landing"
+    new_lines = 0
+    for stream in STREAMS:
+        events = pl.scan_parquet(work / f"{stream}.parquet")
+        schema = stream_schema(stream)
+        old = (
+            events.filter(pl.col("occurred_at") < AS_OF)
+            .with_columns(
+                pl.lit(None, pl.String).alias("extra"),
+                pl.col("event_id").alias("content_hash"),
+                pl.lit(loaded).alias("ingested_at"),
+                pl.lit("history").alias("source_file"),
+                pl.lit("history").alias("file_hash"),
+                pl.lit(0, pl.Int64).alias("line_number"),
+                pl.lit("history").alias("ingest_batch"),
+            )
+            .select(list(schema))
+            .cast(dict(schema))
+        )
+        for i, part in enumerate(old.collect().iter_slices(5_000_000)):
+            write_deltalake(
+                str(home.events(stream)), part.to_arrow(), mode="append" if i else "overwrite"
+            )
+        new = events.filter(pl.col("occurred_at") >= AS_OF).collect()
+        for event_type, (s, specs) in EVENT_TYPES.items():
+            if s != stream:
+                continue
+            rows = new.filter(pl.col("event_type") == event_type).select(
+                "event_id",
+                "event_type",
+                "partnership_id",
+                pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                *[f.name for f in specs],
+            )
+            if rows.height:
+                path = landing / stream / f"{event_type}-{AS_OF:%Y-%m-%d}.jsonl"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                rows.write_ndjson(path)
+                new_lines += rows.height
+    registry = (
+        pl.read_parquet(work / "registry.parquet")
+        .with_columns(
+            pl.lit("partnerships.csv").alias("source_file"),
+            pl.lit("bench").alias("file_hash"),
+            pl.lit(loaded).alias("loaded_at"),
+        )
+        .select(list(REGISTRY_SCHEMA))
+        .cast(dict(REGISTRY_SCHEMA))
+    )
+    write_deltalake(str(home.registry), registry.to_arrow())
+    previous = (
+        pl.scan_parquet(work / "fit_previous.parquet")
+        .with_columns(pl.lit(loaded).cast(pl.Datetime("us", "UTC")).alias("computed_at"))
+        .collect()
+    )
+    write_published(fit_health_path(home), previous, None)
+    log = pl.DataFrame(
+        [
+            {
+                "as_of": (AS_OF - timedelta(days=1)).date(),
+                "start": None,
+                "mode": "rebuild",
+                "rows": previous.height,
+                "watermark": loaded,
+                "registry_hash": "bench",
+                "published_version": 0,
+                "refreshed_at": loaded,
+            }
+        ],
+        schema=REFRESH_LOG_SCHEMA,
+    )
+    write_deltalake(str(refresh_log_path(home)), log.to_arrow())
+    return new_lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", default="/tmp/corners-fitmodel-bench/10000x1095-s5-a1.5")
+    parser.add_argument("--home", default="/tmp/corners-refresh-bench")
+    args = parser.parse_args()
+    home = Home(Path(args.home))
+    t = time.perf_counter()
+    lines = build(Path(args.work), home)
+    print(
+        f"built the store in {time.perf_counter() - t:.0f} s; {lines:,} new lines for "
+        f"{AS_OF.date()} in {home.root / 'landing'}"
+    )
+    t = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "refresh",
+            "--home",
+            str(home.root),
+            "--as-of",
+            AS_OF.date().isoformat(),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t
+    print(done.stdout.strip() or done.stderr[-2000:])
+    print(f"corners refresh (wall, including start-up): {wall:.1f} s")
+    from pipelines.run import instance
+
+    with instance(home) as dagster:
+        run = dagster.get_runs(limit=1)[0]
+        steps = dagster.get_run_step_stats(run.run_id)
+    checks = 0.0
+    for step in sorted(steps, key=lambda s: s.start_time or 0):
+        seconds = (step.end_time or 0) - (step.start_time or 0)
+        if step.step_key.endswith("_checks"):
+            checks += seconds
+        print(f"  {step.step_key:<32} {seconds:6.2f} s")
+    print(f"  of which checks: {checks:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
