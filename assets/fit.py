@@ -7,6 +7,7 @@ import polars as pl
 
 from assets.ingest import EVENT_ASSETS
 from pipelines import refresh as rf
+from pipelines import store
 from pipelines.resources import CornersResource
 
 
@@ -66,9 +67,9 @@ def fit_health(context: dg.AssetExecutionContext, corners: CornersResource):
     home = corners.layout
     rows, plan = rf.read_candidate(home)
     version = rf.publish(home, rows, plan)
-    table = pl.scan_delta(str(rf.fit_health_path(home)))
-    total = table.select(pl.len()).collect().item()
-    latest = table.filter(pl.col("as_of") == pl.col("as_of").max()).collect()
+    path = rf.fit_health_path(home)
+    total = store.row_count(path)
+    latest = pl.scan_delta(str(path)).filter(pl.col("as_of") == plan.as_of).collect()
     context.log.info(f"published {rows.height} rows (version {version})")
     return dg.MaterializeResult(
         metadata={

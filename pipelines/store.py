@@ -189,3 +189,11 @@ def merge_quarantine(path: Path, ops: pl.DataFrame, batch: str) -> None:
 def version(path: Path) -> int | None:
     """The table's current Delta version, or None when it does not exist."""
     return DeltaTable(str(path)).version() if exists(path) else None
+
+
+def row_count(path: Path) -> int:
+    """Rows in the table's current version, from the Delta log (no data file is read)."""
+    if not exists(path):
+        return 0
+    actions = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))
+    return int(actions["num_records"].sum())
