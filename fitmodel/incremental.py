@@ -72,7 +72,7 @@ def recompute(
     as_of: date,
     config: ModelConfig,
     start: date | None,
-    chunk_rows: int = 2_500_000,
+    chunk_rows: int = 1_250_000,
 ) -> Iterator[pl.DataFrame]:
     """The rows to write, in chunks: days `start` through `as_of` (every day when `start` is
     None), seeded from `previous` (the rows published so far)."""

@@ -57,13 +57,9 @@ def pair_escalations(escalations: pl.LazyFrame) -> pl.LazyFrame:
     at or after it), or null."""
     opened = (
         escalations.filter(pl.col("event_type") == "escalation_opened")
-        .sort("occurred_at", "event_id")
         .group_by(P, "escalation_id")
-        .agg(
-            pl.col("occurred_at").first().alias("opened_at"),
-            pl.col("severity").first(),
-            pl.col("corner").first(),
-        )
+        .agg(pl.col("occurred_at", "severity", "corner").sort_by("occurred_at", "event_id").first())
+        .rename({"occurred_at": "opened_at"})
     )
     resolutions = escalations.filter(pl.col("event_type") == "escalation_resolved").select(
         P, "escalation_id", pl.col("occurred_at").alias("resolved_at")

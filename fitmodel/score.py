@@ -146,7 +146,7 @@ def iter_fit_health(
     config: ModelConfig,
     start: date | None = None,
     last_seen: pl.LazyFrame | None = None,
-    chunk_rows: int = 2_500_000,
+    chunk_rows: int = 1_250_000,
 ) -> Iterator[pl.DataFrame]:
     """`fit_health`, computed and yielded for as many partnerships at a time as keep the
     grid under `chunk_rows` partnership-days: the events are aggregated per day once, and

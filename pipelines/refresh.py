@@ -28,7 +28,7 @@ from fitmodel.indicators import Events
 from pipelines import store
 from pipelines.store import REGISTRY_SCHEMA, Home
 
-CHUNK = 2_500_000
+CHUNK = 1_250_000
 """Partnership-days per grid chunk in the fit model (bounds memory on large stores)."""
 
 REFRESH_LOG_SCHEMA = pl.Schema(
