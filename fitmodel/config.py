@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -125,12 +125,46 @@ class ScheduleConfig(_Strict):
         return value
 
 
+class AlertRule(_Strict):
+    """A SQL boolean expression over fit_health columns, and how severe it is."""
+
+    when: str
+    severity: Literal["warning", "critical"] = "warning"
+
+
+DEFAULT_RULES = {
+    "score_drop": AlertRule(when="score_change_30d <= -10", severity="warning"),
+    "score_collapse": AlertRule(when="score_change_30d <= -20", severity="critical"),
+    "at_risk": AlertRule(when="band = 'at_risk'", severity="critical"),
+    "ratio_below_3": AlertRule(when="ratio_below_3", severity="warning"),
+    "corner_below_7": AlertRule(when="corner_below_7", severity="warning"),
+    "gone_quiet": AlertRule(when="days_since_last_event >= 30", severity="warning"),
+}
+
+
+class AlertsConfig(_Strict):
+    """Alert rules (SPEC §7); each is checked by DuckDB against the fit_health columns."""
+
+    rules: dict[str, AlertRule] = DEFAULT_RULES
+
+    @model_validator(mode="after")
+    def _rules_compile(self) -> AlertsConfig:
+        from fitmodel.alerts import check_rule
+        from fitmodel.score import fit_health_schema
+
+        schema = fit_health_schema()
+        for name, rule in self.rules.items():
+            check_rule(name, rule.when, schema)
+        return self
+
+
 class CornersConfig(_Strict):
     """The whole configuration file (`corners.yaml`)."""
 
     ingest: IngestConfig = IngestConfig()
     model: ModelConfig = ModelConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -190,3 +190,25 @@ def _rows(
         rows = rows.filter(pl.col(DAY) >= start)
     attrs = registry.select(P, *REGISTRY_COLUMNS)
     return rows.join(attrs, on=P, how="left").select(FIT_HEALTH_COLUMNS).sort(P, DAY)
+
+
+def fit_health_schema() -> pl.Schema:
+    """The columns and types of fit-health rows (from the model itself, on no data)."""
+    from fitmodel.config import ModelConfig
+    from fitmodel.events import stream_schema
+
+    events = Events(
+        *(
+            pl.LazyFrame(schema=stream_schema(s))
+            for s in ("meetings", "escalations", "communications", "surveys")
+        )
+    )
+    registry = pl.LazyFrame(
+        schema={
+            P: pl.String,
+            **{c: pl.String for c in REGISTRY_COLUMNS},
+            "started_on": pl.Date,
+            "ended_on": pl.Date,
+        }
+    )
+    return fit_health(events, registry, date(2000, 1, 1), ModelConfig()).collect_schema()

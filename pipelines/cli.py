@@ -187,6 +187,36 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from assets.alerts import alerts_path
+
+    path = alerts_path(_home(args))
+    if not path.exists():
+        raise CliError(f"no alerts table yet in {path.parent}: run corners refresh first")
+    table = pl.read_delta(str(path))
+    if args.open:
+        table = table.filter(pl.col("status") == "open")
+    if args.owner:
+        table = table.filter(pl.col("owner") == args.owner)
+    table = table.sort("opened_on", "partnership_id", descending=[True, False])
+    shown = table.select(
+        "alert_id", "severity", "status", "opened_on", "resolved_on", "owner", "explanation"
+    )
+    with pl.Config(
+        tbl_rows=args.limit,
+        tbl_cols=-1,
+        fmt_str_lengths=90,
+        tbl_hide_dataframe_shape=True,
+        tbl_width_chars=220,
+    ):
+        print(shown.head(args.limit))
+    print(
+        f"{table.height:,} alert(s)"
+        + (f", {args.limit} shown" if table.height > args.limit else "")
+    )
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample data, then a full refresh through yesterday, with a summary."""
     from datetime import UTC, datetime, timedelta
@@ -357,6 +387,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="file to write (csv and json default to standard output)")
     p.add_argument("--limit", type=int, default=50, help="rows shown as a table (default 50)")
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser(
+        "alerts",
+        parents=[common],
+        formatter_class=raw,
+        help="list alert episodes",
+        description="List alert episodes from <home>/published/alerts, newest first: each "
+        "rule's runs of consecutive days per partnership, open or resolved, with owner and a "
+        "one-line explanation.",
+        epilog=_examples("corners alerts --open\ncorners alerts --owner ana.silva"),
+    )
+    p.add_argument("--open", action="store_true", help="only open episodes")
+    p.add_argument("--owner", help="only this owner's partnerships")
+    p.add_argument("--limit", type=int, default=50, help="rows shown (default 50)")
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser(
         "demo",

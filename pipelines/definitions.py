@@ -9,20 +9,22 @@ from datetime import timedelta
 
 import dagster as dg
 
+from assets.alerts import alerts
 from assets.fit import fit_health, fit_health_candidate
 from assets.ingest import landing_ingest
+from checks.alerts import alerts_checks
 from checks.events import EVENT_CHECKS
 from checks.fit_health import fit_health_candidate_checks
 from fitmodel.config import CornersConfig, load_config
 from pipelines.resources import CornersResource
 
-ASSETS = [landing_ingest, fit_health_candidate, fit_health]
-CHECKS = [fit_health_candidate_checks, *EVENT_CHECKS]
+ASSETS = [landing_ingest, fit_health_candidate, fit_health, alerts]
+CHECKS = [fit_health_candidate_checks, *EVENT_CHECKS, alerts_checks]
 
 refresh_job = dg.define_asset_job(
     "refresh_job",
     selection=dg.AssetSelection.all(),
-    description="The nightly refresh: ingest, project, check, publish.",
+    description="The nightly refresh: ingest, project, check, publish, alert.",
     op_retry_policy=dg.RetryPolicy(
         max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),

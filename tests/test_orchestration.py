@@ -75,6 +75,7 @@ def test_the_graph_is_what_we_expect():
         "quarantine": "ingest",
         "fit_health_candidate": "fit",
         "fit_health": "fit",
+        "alerts": "alerts",
     }
     checks = {spec.name: spec.blocking for group in CHECKS for spec in group.check_specs}
     assert {n for n, blocking in checks.items() if blocking} == {
@@ -86,6 +87,11 @@ def test_the_graph_is_what_we_expect():
         "fit_health_covers_as_of",
     }
     assert "meeting_events_unique_event_id" in checks
+    assert {
+        "alerts_one_open_episode_per_partnership_and_rule",
+        "alerts_open_alerts_refer_to_registered_partnerships",
+    } <= set(checks)
+    assert graph.get(dg.AssetKey("alerts")).parent_keys == {dg.AssetKey("fit_health")}
     assert graph.get(dg.AssetKey("fit_health")).parent_keys == {dg.AssetKey("fit_health_candidate")}
     for spec in ASSETS:
         for key in spec.keys:
@@ -221,6 +227,24 @@ def test_a_failing_blocking_check_prevents_publication(refreshed, tmp_path, monk
     assert "150" in text  # a sample failing value or row is named
     assert published(home).equals(good)
     assert rf.last_refresh(home)["published_version"] == version
+
+
+def test_alerts_are_projected_after_publication_and_listed(refreshed):
+    home, _, _ = refreshed
+    table = pl.read_delta(str(home.published / "alerts"))
+    assert table.height > 0 and table["alert_id"].n_unique() == table.height
+    assert set(table["rule"]) <= {
+        "score_drop",
+        "score_collapse",
+        "at_risk",
+        "ratio_below_3",
+        "corner_below_7",
+        "gone_quiet",
+    }
+    listed = corners("alerts", "--home", str(home.root), "--open")
+    assert listed.returncode == 0, listed.stderr
+    open_ids = table.filter(pl.col("status") == "open")["alert_id"].to_list()
+    assert open_ids and open_ids[0] in listed.stdout or f"{len(open_ids)} alert(s)" in listed.stdout
 
 
 def test_query_prints_a_table_and_writes_files(refreshed, tmp_path):

@@ -1,0 +1,192 @@
+"""Alert rules and their episodes (SPEC §7), as a projection of fit-health history.
+
+A rule is a SQL boolean expression over fit_health columns, evaluated by DuckDB. An episode is
+a run of consecutive days on which a rule holds for a partnership: it opens on the first such
+day and resolves on the first day it no longer holds (a null condition does not hold); one
+still holding on the partnership's last row stays open. Its `alert_id` is
+`<partnership>:<rule>:<opened_on>`, the same however often the history is projected.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+P, DAY = "partnership_id", "as_of"
+
+ALERT_SCHEMA = pl.Schema(
+    {
+        "alert_id": pl.String(),
+        "partnership_id": pl.String(),
+        "rule": pl.String(),
+        "severity": pl.String(),
+        "opened_on": pl.Date(),
+        "resolved_on": pl.Date(),
+        "last_seen_on": pl.Date(),
+        "status": pl.String(),
+        "owner": pl.String(),
+        "name": pl.String(),
+        "explanation": pl.String(),
+    }
+)
+
+
+class RuleError(ValueError):
+    """A rule DuckDB cannot evaluate as a boolean over fit_health."""
+
+
+def check_rule(name: str, sql: str, schema: pl.Schema) -> None:
+    """Raise `RuleError` naming the rule unless `sql` is a boolean expression over `schema`."""
+    con = duckdb.connect()
+    try:
+        con.register("fit_health", pl.DataFrame(schema=schema).to_arrow())
+        kind = con.sql(f"SELECT ({sql}) AS holds FROM fit_health").types[0]
+    except duckdb.Error as exc:
+        raise RuleError(f"alert rule {name!r}: {exc}") from None
+    finally:
+        con.close()
+    if str(kind) != "BOOLEAN":
+        raise RuleError(f"alert rule {name!r}: is {kind}, not a boolean condition")
+
+
+def evaluate(rows: pl.DataFrame, rules: dict[str, str]) -> pl.DataFrame:
+    """One row per partnership, day and rule: whether the rule holds (null counts as not)."""
+    con = duckdb.connect()
+    try:
+        con.register("fit_health", rows.select(pl.exclude("score_change_by_component")).to_arrow())
+        parts = [
+            f"SELECT {P}, {DAY}, '{name}' AS rule, coalesce(({sql}), false) AS holds "
+            "FROM fit_health"
+            for name, sql in rules.items()
+        ]
+        return pl.from_arrow(con.sql(" UNION ALL ".join(parts)).to_arrow_table())
+    finally:
+        con.close()
+
+
+def _explain() -> pl.Expr:
+    """One line: what holds, and the biggest driver of the 30-day change where there is one
+    (`_driver_change` is that driver's share of the change)."""
+    change = pl.col("score_change_30d")
+    then = pl.col("fit_score") - change
+    driver = pl.col("top_negative_driver")
+    score_text = pl.format(
+        "fit score fell {} in 30 days ({} → {})",
+        (-change).round(1),
+        then.round(1),
+        pl.col("fit_score").round(1),
+    )
+    by_rule = (
+        pl.when(pl.col("rule").is_in(["score_drop", "score_collapse"]) & change.is_not_null())
+        .then(score_text)
+        .when(pl.col("rule") == "at_risk")
+        .then(pl.format("fit score {} (at_risk)", pl.col("fit_score").round(1)))
+        .when(pl.col("rule") == "ratio_below_3")
+        .then(
+            pl.format(
+                "problem-solving to escalation ratio {} over 90 days",
+                pl.col("ps_escalation_ratio_90d").round(2),
+            )
+        )
+        .when(pl.col("rule") == "corner_below_7")
+        .then(
+            pl.format(
+                "weakest corner {} at {}",
+                pl.col("weakest_corner"),
+                pl.min_horizontal("culture", "operations", "strategy", "trust").round(1),
+            )
+        )
+        .when(pl.col("rule") == "gone_quiet")
+        .then(pl.format("no event for {} days", pl.col("days_since_last_event")))
+        .otherwise(pl.format("rule {} holds", pl.col("rule")))
+    )
+    return (
+        pl.when(driver.is_not_null())
+        .then(
+            pl.format(
+                "{}; biggest driver: {} ({})", by_rule, driver, pl.col("_driver_change").round(1)
+            )
+        )
+        .otherwise(by_rule)
+    )
+
+
+def episodes(rows: pl.DataFrame, holds: pl.DataFrame, severities: dict[str, str]) -> pl.DataFrame:
+    """The alerts table: one row per episode (see the module docstring)."""
+    ordered = holds.sort(P, "rule", DAY)
+    runs = ordered.with_columns(
+        (pl.col("holds") != pl.col("holds").shift(1))
+        .fill_null(True)
+        .cum_sum()
+        .over(P, "rule")
+        .alias("_run"),
+        pl.col(DAY).max().over(P).alias("_last_row"),
+    )
+    spans = (
+        runs.filter(pl.col("holds"))
+        .group_by(P, "rule", "_run")
+        .agg(
+            pl.col(DAY).min().alias("opened_on"),
+            pl.col(DAY).max().alias("last_seen_on"),
+            pl.col("_last_row").first(),
+        )
+        .with_columns(
+            pl.when(pl.col("last_seen_on") < pl.col("_last_row"))
+            .then(pl.col("last_seen_on") + pl.duration(days=1))
+            .cast(pl.Date)
+            .alias("resolved_on")
+        )
+    )
+    context = rows.select(
+        P,
+        DAY,
+        "owner",
+        "name",
+        "fit_score",
+        "score_change_30d",
+        "top_negative_driver",
+        "ps_escalation_ratio_90d",
+        "weakest_corner",
+        "culture",
+        "operations",
+        "strategy",
+        "trust",
+        "days_since_last_event",
+        pl.col("score_change_by_component").struct.unnest(),
+    )
+    components = [c for c in rows.schema["score_change_by_component"].to_schema()]
+    driver_change = pl.coalesce(
+        [pl.when(pl.col("top_negative_driver") == c).then(pl.col(c)) for c in components]
+    )
+    joined = spans.join(context, left_on=[P, "last_seen_on"], right_on=[P, DAY], how="left")
+    return (
+        joined.with_columns(driver_change.alias("_driver_change"))
+        .select(
+            pl.concat_str(
+                [pl.col(P), pl.col("rule"), pl.col("opened_on").dt.strftime("%Y-%m-%d")],
+                separator=":",
+            ).alias("alert_id"),
+            P,
+            "rule",
+            pl.col("rule").replace_strict(severities, default="warning").alias("severity"),
+            "opened_on",
+            "resolved_on",
+            "last_seen_on",
+            pl.when(pl.col("resolved_on").is_null())
+            .then(pl.lit("open"))
+            .otherwise(pl.lit("resolved"))
+            .alias("status"),
+            "owner",
+            "name",
+            _explain().alias("explanation"),
+        )
+        .cast(dict(ALERT_SCHEMA))
+        .sort(P, "rule", "opened_on")
+    )
+
+
+def project(rows: pl.DataFrame, rules: dict[str, str], severities: dict[str, str]) -> pl.DataFrame:
+    """Evaluate the rules over fit-health history and project the episodes."""
+    if rows.is_empty():
+        return pl.DataFrame(schema=ALERT_SCHEMA)
+    return episodes(rows, evaluate(rows, rules), severities)

@@ -1,0 +1,101 @@
+"""Alert episodes projected from hand-made fit-health histories (SPEC §7)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from fitmodel.alerts import RuleError, check_rule, episodes, evaluate, project
+from fitmodel.config import ConfigError, parse_config
+from fitmodel.score import COMPONENTS, fit_health_schema
+
+D0 = date(2025, 1, 1)
+SCHEMA = fit_health_schema()
+
+
+def history(pid: str, scores: list[float | None], change: list[float | None] | None = None):
+    """Fit-health rows for consecutive days from D0 with the given fit scores."""
+    n = len(scores)
+    change = change or [None] * n
+    rows = {c: [None] * n for c in SCHEMA}
+    rows.update(
+        partnership_id=[pid] * n,
+        as_of=[D0 + timedelta(days=i) for i in range(n)],
+        fit_score=scores,
+        band=[
+            "insufficient_data" if s is None else "at_risk" if s < 50 else "healthy" for s in scores
+        ],
+        score_change_30d=change,
+        owner=[f"owner.{pid}"] * n,
+        name=[f"{pid} deal"] * n,
+        score_change_by_component=[
+            None if c is None else {k: (c if k == "responsiveness" else 0.0) for k in COMPONENTS}
+            for c in change
+        ],
+        top_negative_driver=[None if c is None or c >= 0 else "responsiveness" for c in change],
+    )
+    return pl.DataFrame(rows, schema=SCHEMA)
+
+
+RULES = {"at_risk": "band = 'at_risk'", "score_drop": "score_change_30d <= -10"}
+SEVERITY = {"at_risk": "critical", "score_drop": "warning"}
+
+
+def test_an_episode_opens_resolves_and_reopens():
+    rows = history("P1", [60, 40, 45, 70, None, 30, 35])
+    table = project(rows, RULES, SEVERITY).filter(pl.col("rule") == "at_risk")
+    assert table.select("opened_on", "resolved_on", "last_seen_on", "status").rows() == [
+        (D0 + timedelta(days=1), D0 + timedelta(days=3), D0 + timedelta(days=2), "resolved"),
+        (D0 + timedelta(days=5), None, D0 + timedelta(days=6), "open"),
+    ]
+    assert table["alert_id"].to_list() == ["P1:at_risk:2025-01-02", "P1:at_risk:2025-01-06"]
+    assert table["severity"].unique().to_list() == ["critical"]
+    assert table["owner"].unique().to_list() == ["owner.P1"]
+
+
+def test_a_null_condition_does_not_hold():
+    rows = history("P1", [60, 60, 60], change=[-12.0, None, -15.0])
+    table = project(rows, RULES, SEVERITY).filter(pl.col("rule") == "score_drop")
+    assert table.select("opened_on", "resolved_on").rows() == [
+        (D0, D0 + timedelta(days=1)),
+        (D0 + timedelta(days=2), None),
+    ]
+
+
+def test_the_explanation_names_the_biggest_driver():
+    rows = history("P1", [72.0, 57.8], change=[None, -14.2])
+    table = project(rows, RULES, SEVERITY).filter(pl.col("rule") == "score_drop")
+    assert table["explanation"].to_list() == [
+        "fit score fell 14.2 in 30 days (72.0 → 57.8); biggest driver: responsiveness (-14.2)"
+    ]
+
+
+def test_partnerships_and_rules_are_separate_and_ids_are_stable():
+    rows = pl.concat([history("P1", [40, 40]), history("P2", [40, 80])])
+    first = project(rows, RULES, SEVERITY)
+    again = project(pl.concat([rows, history("P1", [40, 40, 40])[2:]]), RULES, SEVERITY)
+    assert first.filter(pl.col("partnership_id") == "P2")["status"].to_list() == ["resolved"]
+    assert set(first["alert_id"]) <= set(again["alert_id"])
+
+
+def test_no_rows_no_alerts():
+    assert project(pl.DataFrame(schema=SCHEMA), RULES, SEVERITY).height == 0
+    holds = evaluate(history("P1", [40]), RULES)
+    assert holds.columns == ["partnership_id", "as_of", "rule", "holds"]
+    assert episodes(history("P1", [40]), holds, SEVERITY)["rule"].to_list() == ["at_risk"]
+
+
+def test_a_bad_rule_fails_configuration_with_its_name_and_duckdbs_message():
+    with pytest.raises(RuleError, match=r"'broken'.*nope"):
+        check_rule("broken", "nope > 1", SCHEMA)
+    with pytest.raises(RuleError, match="not a boolean"):
+        check_rule("numeric", "fit_score + 1", SCHEMA)
+    with pytest.raises(ConfigError) as error:
+        parse_config({"alerts": {"rules": {"typo": {"when": "fit_scor < 50"}}}})
+    assert "alert rule 'typo'" in str(error.value) and "fit_scor" in str(error.value)
+    config = parse_config(
+        {"alerts": {"rules": {"low": {"when": "fit_score < 40", "severity": "critical"}}}}
+    )
+    assert list(config.alerts.rules) == ["low"]
