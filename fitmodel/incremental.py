@@ -38,14 +38,13 @@ def last_seen(
     (its `days_since_last_event`); partnerships without such a row are looked up in the
     events, which only reads events before `day` of those few partnerships."""
     before = day - timedelta(days=1)
-    seeds = previous.filter(pl.col(DAY) == before).select(
-        P, (pl.col(DAY) - pl.duration(days=pl.col("days_since_last_event"))).alias("_last")
+    seeds = (
+        previous.filter(pl.col(DAY) == before)
+        .select(P, (pl.col(DAY) - pl.duration(days=pl.col("days_since_last_event"))).alias("_last"))
+        .collect()  # one read of one day (one partition of the published table)
+        .lazy()
     )
-    missing = (
-        registry.select(P)
-        .join(previous.filter(pl.col(DAY) == before).select(P), on=P, how="anti")
-        .collect()[P]
-    )
+    missing = registry.select(P).join(seeds, on=P, how="anti").collect()[P]
     if missing.is_empty():
         return seeds.filter(pl.col("_last").is_not_null())
     cutoff = datetime.combine(day, time(), UTC)

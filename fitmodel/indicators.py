@@ -264,6 +264,14 @@ def daily_inputs(
         _side_b=response_mean.filter(side_b).sum(),
     )
     pairs = pair_escalations(events.escalations).filter(pl.col("opened_on") <= cutoff)
+    if start is not None:
+        # One resolved a window or more before the grid starts changes nothing on it (its
+        # open and resolve cancel on the first day); leaving it out keeps the grid stage small.
+        pairs = pairs.filter(
+            pl.col("resolved_on").is_null()
+            | (pl.col("resolved_on") > start - timedelta(days=w.activity_days))
+            | (pl.col("resolved_on") > cutoff)
+        )
     pairs = pairs.with_columns(
         pl.when(pl.col("resolved_on") <= cutoff).then(pl.col("resolved_on")),
         pl.when(pl.col("resolved_on") <= cutoff).then(pl.col("resolved_at")).alias("resolved_at"),

@@ -243,8 +243,13 @@ def test_alerts_are_projected_after_publication_and_listed(refreshed):
     }
     listed = corners("alerts", "--home", str(home.root), "--open")
     assert listed.returncode == 0, listed.stderr
-    open_ids = table.filter(pl.col("status") == "open")["alert_id"].to_list()
-    assert open_ids and open_ids[0] in listed.stdout or f"{len(open_ids)} alert(s)" in listed.stdout
+    open_now = table.filter(pl.col("status") == "open").sort(
+        "opened_on", "partnership_id", descending=[True, False]
+    )
+    assert open_now.height > 0
+    assert f"{open_now.height} alert(s)" in listed.stdout
+    assert open_now["alert_id"][0] in listed.stdout  # newest first
+    assert "┆ resolved ┆" not in listed.stdout  # no resolved episode is listed
 
 
 def test_query_prints_a_table_and_writes_files(refreshed, tmp_path):
