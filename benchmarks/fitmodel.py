@@ -25,21 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set (VmHWM). Unlike ru_maxrss, it is not inherited from
-    the parent across fork and exec, so a child's figure is its own."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+from benchmarks.common import peak_rss_mb  # noqa: E402
 from fitmodel.config import ModelConfig  # noqa: E402
 from fitmodel.events import STREAMS, stream_schema  # noqa: E402
 
@@ -373,8 +364,8 @@ def check(polars_out: Path, duck_out: Path) -> None:
 
     from fitmodel.score import COMPONENTS, TIE
 
-    ours = pl.read_parquet(polars_out)
-    theirs = pl.read_parquet(duck_out)
+    ours = pl.read_parquet(polars_out).sort("partnership_id", "as_of")
+    theirs = pl.read_parquet(duck_out).sort("partnership_id", "as_of")
     changes = (
         pl.when(pl.col("score_change_30d").is_not_null())
         .then(pl.struct(**{n: pl.col(f"change_{n}") for n in COMPONENTS}))

@@ -33,6 +33,20 @@ from tests.helpers import ROOT, communication, corners, write_lines
 AS_OF = date(2025, 6, 30)
 
 
+def refresh(home: Home, landing) -> subprocess.CompletedProcess:
+    """`corners refresh` through AS_OF, as the nightly job runs it."""
+    return corners(
+        "refresh",
+        "--home",
+        str(home.root),
+        "--landing",
+        str(landing),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--quiet",
+    )
+
+
 def published(home: Home) -> pl.DataFrame:
     return (
         pl.read_delta(str(rf.fit_health_path(home)))
@@ -48,16 +62,7 @@ def refreshed(tmp_path_factory):
     landing = root / "landing"
     write_sample(landing, partnerships=8, days=200, seed=3, bad_rate=0.01, end=AS_OF)
     home = Home(root / "home")
-    result = corners(
-        "refresh",
-        "--home",
-        str(home.root),
-        "--landing",
-        str(landing),
-        "--as-of",
-        AS_OF.isoformat(),
-        "--quiet",
-    )
+    result = refresh(home, landing)
     assert result.returncode == 0, result.stderr
     return home, landing, result
 
@@ -143,16 +148,7 @@ def test_refresh_publishes_and_a_second_refresh_changes_nothing(refreshed):
     before = published(home)
     version = rf.last_refresh(home)["published_version"]
     assert before["as_of"].max() == AS_OF and before.height > 8 * 150
-    again = corners(
-        "refresh",
-        "--home",
-        str(home.root),
-        "--landing",
-        str(landing),
-        "--as-of",
-        AS_OF.isoformat(),
-        "--quiet",
-    )
+    again = refresh(home, landing)
     assert again.returncode == 0, again.stderr
     assert published(home).equals(before)
     assert rf.last_refresh(home)["published_version"] == version  # no new Delta version
@@ -172,16 +168,7 @@ def test_late_events_change_exactly_the_affected_days_and_match_a_rebuild(refres
             for i in range(12)
         ],
     )
-    result = corners(
-        "refresh",
-        "--home",
-        str(home.root),
-        "--landing",
-        str(landing),
-        "--as-of",
-        AS_OF.isoformat(),
-        "--quiet",
-    )
+    result = refresh(home, landing)
     assert result.returncode == 0, result.stderr
     after = published(home)
     assert after.filter(pl.col("as_of") < late_day).equals(
