@@ -33,6 +33,7 @@ import polars as pl  # noqa: E402
 from benchmarks.common import peak_rss_mb  # noqa: E402
 from fitmodel.config import ModelConfig  # noqa: E402
 from fitmodel.events import STREAMS, stream_schema  # noqa: E402
+from fitmodel.score import TIE  # noqa: E402
 
 AS_OF = date(2026, 6, 30)
 CHUNK = 1_250_000
@@ -321,8 +322,8 @@ SELECT s.partnership_id, s.as_of, r.name, r.partner_a, r.partner_b, r.industry_a
   END AS next_renewal_gate,
   survey_score, collaboration_score, responsiveness_score, engagement_score, innovation_score,
   balance_score, fit_score,
-  CASE WHEN fit_score IS NULL THEN 'insufficient_data' WHEN fit_score >= {b.healthy} THEN 'healthy'
-       WHEN fit_score >= {b.watch} THEN 'watch' ELSE 'at_risk' END AS band,
+  CASE WHEN fit_score IS NULL THEN 'insufficient_data' WHEN fit_score >= {b.healthy - TIE} THEN 'healthy'
+       WHEN fit_score >= {b.watch - TIE} THEN 'watch' ELSE 'at_risk' END AS band,
   CASE WHEN lag(as_of, {w.trend_days}) OVER ({lag}) = as_of - {w.trend_days}
        THEN fit_score - lag(fit_score, {w.trend_days}) OVER ({lag}) END AS score_change_30d,
   {", ".join(f"share_{n} - lag(share_{n}, {w.trend_days}) OVER ({lag}) AS change_{n}" for n in wc)}
@@ -362,7 +363,7 @@ def child(kind: str, work: Path, as_of: date, out: Path, previous: Path | None) 
 def check(polars_out: Path, duck_out: Path) -> None:
     from polars.testing import assert_frame_equal
 
-    from fitmodel.score import COMPONENTS, TIE
+    from fitmodel.score import COMPONENTS
 
     ours = pl.read_parquet(polars_out).sort("partnership_id", "as_of")
     theirs = pl.read_parquet(duck_out).sort("partnership_id", "as_of")
@@ -372,7 +373,7 @@ def check(polars_out: Path, duck_out: Path) -> None:
         .alias("score_change_by_component")
     )
     lowest = pl.min_horizontal(*[pl.col(f"change_{n}") for n in COMPONENTS])
-    driver = pl.when(pl.col("score_change_30d").is_null() | (lowest >= 0)).then(None)
+    driver = pl.when(pl.col("score_change_30d").is_null() | (lowest >= -TIE)).then(None)
     for n in COMPONENTS:
         driver = driver.when(pl.col(f"change_{n}") <= lowest + TIE).then(pl.lit(n))
     theirs = theirs.with_columns(changes, driver.alias("top_negative_driver")).select(ours.columns)

@@ -7,7 +7,7 @@ from great_expectations import expectations as gxe
 from assets.fit import fit_health_candidate
 from checks.ge import Check, run_checks
 from fitmodel.config import ModelConfig
-from fitmodel.score import COMPONENTS
+from fitmodel.score import COMPONENTS, TIE
 from pipelines import refresh as rf
 from pipelines import store
 from pipelines.resources import CornersResource
@@ -33,9 +33,9 @@ def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
     band = (
         pl.when(pl.col("fit_score").is_null())
         .then(pl.lit("insufficient_data"))
-        .when(pl.col("fit_score") >= model.bands.healthy)
+        .when(pl.col("fit_score") >= model.bands.healthy - TIE)
         .then(pl.lit("healthy"))
-        .when(pl.col("fit_score") >= model.bands.watch)
+        .when(pl.col("fit_score") >= model.bands.watch - TIE)
         .then(pl.lit("watch"))
         .otherwise(pl.lit("at_risk"))
     )

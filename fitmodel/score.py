@@ -20,7 +20,9 @@ from fitmodel.indicators import (
 )
 
 TIE = 1e-9
-"""Changes this close to the most negative one tie with it (the first component wins)."""
+"""Float noise allowance: changes this close to the most negative one tie with it (the first
+component wins), a change must be below -TIE to count as negative, and a score this close
+below a band's threshold is in that band (70 on paper can be computed as 69.99999999999999)."""
 COMPONENTS = ("survey", "collaboration", "responsiveness", "engagement", "innovation", "balance")
 
 
@@ -80,9 +82,9 @@ def score(frame: pl.LazyFrame, config: ModelConfig) -> pl.LazyFrame:
     ).with_columns(
         pl.when(pl.col("fit_score").is_null())
         .then(pl.lit("insufficient_data"))
-        .when(pl.col("fit_score") >= bands.healthy)
+        .when(pl.col("fit_score") >= bands.healthy - TIE)
         .then(pl.lit("healthy"))
-        .when(pl.col("fit_score") >= bands.watch)
+        .when(pl.col("fit_score") >= bands.watch - TIE)
         .then(pl.lit("watch"))
         .otherwise(pl.lit("at_risk"))
         .alias("band"),
@@ -101,7 +103,7 @@ def score(frame: pl.LazyFrame, config: ModelConfig) -> pl.LazyFrame:
         for n in COMPONENTS
     }
     lowest = pl.min_horizontal(*by_component.values())
-    driver = pl.when(lowest.is_null() | (lowest >= 0)).then(None)
+    driver = pl.when(lowest.is_null() | (lowest >= -TIE)).then(None)
     for n, expr in by_component.items():
         # Shares that are equal on paper can differ in the last bit; those are ties too.
         driver = driver.when(expr <= lowest + TIE).then(pl.lit(n))
