@@ -2,7 +2,7 @@
 
 import dagster as dg
 import polars as pl
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from assets.fit import fit_health
 from fitmodel.alerts import project
@@ -25,9 +25,9 @@ def alerts_path(home: store.Home):
 def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
     home = corners.layout
     rules = corners.settings.alerts.rules
-    rows = pl.read_delta(str(rf.fit_health_path(home)))
+    history = DeltaTable(str(rf.fit_health_path(home))).to_pyarrow_dataset()
     table = project(
-        rows, {n: r.when for n, r in rules.items()}, {n: r.severity for n, r in rules.items()}
+        history, {n: r.when for n, r in rules.items()}, {n: r.severity for n, r in rules.items()}
     )
     write_deltalake(
         str(alerts_path(home)), table.to_arrow(), mode="overwrite", schema_mode="overwrite"

@@ -49,14 +49,23 @@ def check_rule(name: str, sql: str, schema: pl.Schema) -> None:
         raise RuleError(f"alert rule {name!r}: is {kind}, not a boolean condition")
 
 
-def evaluate(rows: pl.DataFrame, rules: dict[str, str]) -> pl.DataFrame:
-    """One row per partnership, day and rule: whether the rule holds (null counts as not)."""
+def _connect(source) -> duckdb.DuckDBPyConnection:
+    """DuckDB with `source` (a polars frame or an Arrow dataset) as `fit_health`."""
     con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    if isinstance(source, pl.DataFrame):
+        source = source.to_arrow()
+    con.register("fit_health", source)
+    return con
+
+
+def holding_days(source, rules: dict[str, str]) -> pl.DataFrame:
+    """(partnership, day, rule) for every day a rule holds; DuckDB reads only the columns the
+    rules name."""
+    con = _connect(source)
     try:
-        con.register("fit_health", rows.select(pl.exclude("score_change_by_component")).to_arrow())
         parts = [
-            f"SELECT {P}, {DAY}, '{name}' AS rule, coalesce(({sql}), false) AS holds "
-            "FROM fit_health"
+            f"SELECT {P}, {DAY}, '{name}' AS rule FROM fit_health WHERE coalesce(({sql}), false)"
             for name, sql in rules.items()
         ]
         return pl.from_arrow(con.sql(" UNION ALL ".join(parts)).to_arrow_table())
@@ -111,25 +120,17 @@ def _explain() -> pl.Expr:
     )
 
 
-def episodes(rows: pl.DataFrame, holds: pl.DataFrame, severities: dict[str, str]) -> pl.DataFrame:
-    """The alerts table: one row per episode (see the module docstring)."""
-    ordered = holds.sort(P, "rule", DAY)
-    runs = ordered.with_columns(
-        (pl.col("holds") != pl.col("holds").shift(1))
-        .fill_null(True)
-        .cum_sum()
-        .over(P, "rule")
-        .alias("_run"),
-        pl.col(DAY).max().over(P).alias("_last_row"),
-    )
-    spans = (
-        runs.filter(pl.col("holds"))
-        .group_by(P, "rule", "_run")
-        .agg(
-            pl.col(DAY).min().alias("opened_on"),
-            pl.col(DAY).max().alias("last_seen_on"),
-            pl.col("_last_row").first(),
+def _spans(holding: pl.DataFrame, last_rows: pl.DataFrame) -> pl.DataFrame:
+    """Runs of consecutive holding days (rows are one per day, so within a run the day minus
+    its rank is constant), with the day each run stopped holding, if it did."""
+    return (
+        holding.sort(P, "rule", DAY)
+        .with_columns(
+            (pl.col(DAY) - pl.duration(days=pl.int_range(pl.len()).over(P, "rule"))).alias("_run")
         )
+        .group_by(P, "rule", "_run")
+        .agg(pl.col(DAY).min().alias("opened_on"), pl.col(DAY).max().alias("last_seen_on"))
+        .join(last_rows, on=P, how="left")
         .with_columns(
             pl.when(pl.col("last_seen_on") < pl.col("_last_row"))
             .then(pl.col("last_seen_on") + pl.duration(days=1))
@@ -137,24 +138,50 @@ def episodes(rows: pl.DataFrame, holds: pl.DataFrame, severities: dict[str, str]
             .alias("resolved_on")
         )
     )
-    context = rows.select(
-        P,
-        DAY,
-        "owner",
-        "name",
-        "fit_score",
-        "score_change_30d",
-        "top_negative_driver",
-        "ps_escalation_ratio_90d",
-        "weakest_corner",
-        "culture",
-        "operations",
-        "strategy",
-        "trust",
-        "days_since_last_event",
-        pl.col("score_change_by_component").struct.unnest(),
-    )
-    components = [c for c in rows.schema["score_change_by_component"].to_schema()]
+
+
+CONTEXT_COLUMNS = [
+    "owner",
+    "name",
+    "fit_score",
+    "score_change_30d",
+    "top_negative_driver",
+    "ps_escalation_ratio_90d",
+    "weakest_corner",
+    "culture",
+    "operations",
+    "strategy",
+    "trust",
+    "days_since_last_event",
+    "score_change_by_component",
+]
+
+
+def project(source, rules: dict[str, str], severities: dict[str, str]) -> pl.DataFrame:
+    """The alerts table (see the module docstring) from fit-health history: a polars frame or
+    an Arrow dataset of the published table."""
+    holding = holding_days(source, rules)
+    if holding.is_empty():
+        return pl.DataFrame(schema=ALERT_SCHEMA)
+    con = _connect(source)
+    try:
+        last_rows = pl.from_arrow(
+            con.sql(
+                f"SELECT {P}, max({DAY}) AS _last_row FROM fit_health GROUP BY {P}"
+            ).to_arrow_table()
+        )
+        spans = _spans(holding, last_rows)
+        con.register("spans", spans.select(P, "last_seen_on").unique().to_arrow())
+        context = pl.from_arrow(
+            con.sql(
+                f"SELECT f.{P}, f.{DAY}, {', '.join('f.' + c for c in CONTEXT_COLUMNS)} "
+                f"FROM fit_health f JOIN spans s ON f.{P} = s.{P} AND f.{DAY} = s.last_seen_on"
+            ).to_arrow_table()
+        )
+    finally:
+        con.close()
+    components = list(context.schema["score_change_by_component"].to_schema())
+    context = context.with_columns(pl.col("score_change_by_component").struct.unnest())
     driver_change = pl.coalesce(
         [pl.when(pl.col("top_negative_driver") == c).then(pl.col(c)) for c in components]
     )
@@ -183,10 +210,3 @@ def episodes(rows: pl.DataFrame, holds: pl.DataFrame, severities: dict[str, str]
         .cast(dict(ALERT_SCHEMA))
         .sort(P, "rule", "opened_on")
     )
-
-
-def project(rows: pl.DataFrame, rules: dict[str, str], severities: dict[str, str]) -> pl.DataFrame:
-    """Evaluate the rules over fit-health history and project the episodes."""
-    if rows.is_empty():
-        return pl.DataFrame(schema=ALERT_SCHEMA)
-    return episodes(rows, evaluate(rows, rules), severities)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from fitmodel.alerts import RuleError, check_rule, episodes, evaluate, project
+from fitmodel.alerts import RuleError, check_rule, holding_days, project
 from fitmodel.config import ConfigError, parse_config
 from fitmodel.score import COMPONENTS, fit_health_schema
 
@@ -82,9 +82,15 @@ def test_partnerships_and_rules_are_separate_and_ids_are_stable():
 
 def test_no_rows_no_alerts():
     assert project(pl.DataFrame(schema=SCHEMA), RULES, SEVERITY).height == 0
-    holds = evaluate(history("P1", [40]), RULES)
-    assert holds.columns == ["partnership_id", "as_of", "rule", "holds"]
-    assert episodes(history("P1", [40]), holds, SEVERITY)["rule"].to_list() == ["at_risk"]
+    holds = evaluate(history("P1", [40, 60]), RULES)
+    assert holds.sort("as_of", "rule").select("rule", "holds").rows() == [
+        ("at_risk", True),
+        ("score_drop", False),
+        ("at_risk", False),
+        ("score_drop", False),
+    ]
+    assert holding_days(history("P1", [40, 60]), RULES).height == 1
+    assert project(history("P1", [40]), RULES, SEVERITY)["rule"].to_list() == ["at_risk"]
 
 
 def test_a_bad_rule_fails_configuration_with_its_name_and_duckdbs_message():
