@@ -59,16 +59,23 @@ def _connect(source) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _holding_sql(rules: dict[str, str]) -> str:
+    """(partnership, day, rule) for every day a rule holds, in one scan that reads only the
+    columns the rules name."""
+    names = ", ".join(
+        f"CASE WHEN coalesce(({sql}), false) THEN '{name}' END" for name, sql in rules.items()
+    )
+    return (
+        f"SELECT {P}, {DAY}, unnest(list_filter([{names}], lambda r: r IS NOT NULL)) AS rule "
+        "FROM fit_health"
+    )
+
+
 def holding_days(source, rules: dict[str, str]) -> pl.DataFrame:
-    """(partnership, day, rule) for every day a rule holds; DuckDB reads only the columns the
-    rules name."""
+    """Every (partnership, day, rule) on which the rule holds."""
     con = _connect(source)
     try:
-        parts = [
-            f"SELECT {P}, {DAY}, '{name}' AS rule FROM fit_health WHERE coalesce(({sql}), false)"
-            for name, sql in rules.items()
-        ]
-        return pl.from_arrow(con.sql(" UNION ALL ".join(parts)).to_arrow_table())
+        return pl.from_arrow(con.sql(_holding_sql(rules)).to_arrow_table())
     finally:
         con.close()
 
@@ -120,24 +127,26 @@ def _explain() -> pl.Expr:
     )
 
 
-def _spans(holding: pl.DataFrame, last_rows: pl.DataFrame) -> pl.DataFrame:
-    """Runs of consecutive holding days (rows are one per day, so within a run the day minus
-    its rank is constant), with the day each run stopped holding, if it did."""
-    return (
-        holding.sort(P, "rule", DAY)
-        .with_columns(
-            (pl.col(DAY) - pl.duration(days=pl.int_range(pl.len()).over(P, "rule"))).alias("_run")
-        )
-        .group_by(P, "rule", "_run")
-        .agg(pl.col(DAY).min().alias("opened_on"), pl.col(DAY).max().alias("last_seen_on"))
-        .join(last_rows, on=P, how="left")
-        .with_columns(
-            pl.when(pl.col("last_seen_on") < pl.col("_last_row"))
-            .then(pl.col("last_seen_on") + pl.duration(days=1))
-            .cast(pl.Date)
-            .alias("resolved_on")
-        )
-    )
+def _spans_sql(rules: dict[str, str]) -> str:
+    """Runs of consecutive holding days: rows are one per day, so within a run the day minus
+    its rank is constant (gaps and islands). Each run stops holding the day after its last,
+    unless that last day is the partnership's latest row."""
+    return f"""
+    WITH holding AS ({_holding_sql(rules)}),
+    ranked AS (
+        SELECT *, {DAY} - CAST(row_number() OVER (PARTITION BY {P}, rule ORDER BY {DAY})
+                              AS INTEGER) AS run
+        FROM holding
+    ),
+    spans AS (
+        SELECT {P}, rule, min({DAY}) AS opened_on, max({DAY}) AS last_seen_on
+        FROM ranked GROUP BY {P}, rule, run
+    ),
+    last_rows AS (SELECT {P}, max({DAY}) AS last_row FROM fit_health GROUP BY {P})
+    SELECT s.*, CASE WHEN s.last_seen_on < l.last_row
+                     THEN CAST(s.last_seen_on + 1 AS DATE) END AS resolved_on
+    FROM spans s JOIN last_rows l USING ({P})
+    """
 
 
 CONTEXT_COLUMNS = [
@@ -160,17 +169,11 @@ CONTEXT_COLUMNS = [
 def project(source, rules: dict[str, str], severities: dict[str, str]) -> pl.DataFrame:
     """The alerts table (see the module docstring) from fit-health history: a polars frame or
     an Arrow dataset of the published table."""
-    holding = holding_days(source, rules)
-    if holding.is_empty():
-        return pl.DataFrame(schema=ALERT_SCHEMA)
     con = _connect(source)
     try:
-        last_rows = pl.from_arrow(
-            con.sql(
-                f"SELECT {P}, max({DAY}) AS _last_row FROM fit_health GROUP BY {P}"
-            ).to_arrow_table()
-        )
-        spans = _spans(holding, last_rows)
+        spans = pl.from_arrow(con.sql(_spans_sql(rules)).to_arrow_table())
+        if spans.is_empty():
+            return pl.DataFrame(schema=ALERT_SCHEMA)
         con.register("spans", spans.select(P, "last_seen_on").unique().to_arrow())
         context = pl.from_arrow(
             con.sql(

@@ -80,16 +80,10 @@ def test_partnerships_and_rules_are_separate_and_ids_are_stable():
     assert set(first["alert_id"]) <= set(again["alert_id"])
 
 
-def test_no_rows_no_alerts():
+def test_no_rows_no_alerts_and_only_holding_days_are_returned():
     assert project(pl.DataFrame(schema=SCHEMA), RULES, SEVERITY).height == 0
-    holds = evaluate(history("P1", [40, 60]), RULES)
-    assert holds.sort("as_of", "rule").select("rule", "holds").rows() == [
-        ("at_risk", True),
-        ("score_drop", False),
-        ("at_risk", False),
-        ("score_drop", False),
-    ]
-    assert holding_days(history("P1", [40, 60]), RULES).height == 1
+    holding = holding_days(history("P1", [40, 60], change=[None, None]), RULES)
+    assert holding.rows() == [("P1", D0, "at_risk")]  # a null condition does not hold
     assert project(history("P1", [40]), RULES, SEVERITY)["rule"].to_list() == ["at_risk"]
 
 
