@@ -75,13 +75,20 @@ def recompute(
 ) -> Iterator[pl.DataFrame]:
     """The rows to write, in chunks: days `start` through `as_of` (every day when `start` is
     None), seeded from `previous` (the rows published so far)."""
-    seeds = None
-    if start is not None:
-        seeds = last_seen(
-            previous, events, registry, start - timedelta(days=config.windows.trend_days)
-        )
+    if start is None:
+        return iter_fit_health(events, registry, as_of, config, chunk_rows=chunk_rows)
+    # Days before `start` are unchanged: the trend reads them from the published rows.
+    trend_from = start - timedelta(days=config.windows.trend_days)
+    earlier = previous.filter((pl.col(DAY) >= trend_from) & (pl.col(DAY) < start))
     return iter_fit_health(
-        events, registry, as_of, config, start=start, last_seen=seeds, chunk_rows=chunk_rows
+        events,
+        registry,
+        as_of,
+        config,
+        start=start,
+        last_seen=last_seen(previous, events, registry, start),
+        chunk_rows=chunk_rows,
+        earlier=earlier,
     )
 
 

@@ -149,12 +149,17 @@ def iter_fit_health(
     start: date | None = None,
     last_seen: pl.LazyFrame | None = None,
     chunk_rows: int = 1_250_000,
+    earlier: pl.LazyFrame | None = None,
 ) -> Iterator[pl.DataFrame]:
     """`fit_health`, computed and yielded for as many partnerships at a time as keep the
     grid under `chunk_rows` partnership-days: the events are aggregated per day once, and
     memory stays bounded however large the store (the rows are the same). Each chunk is
-    ordered by day, so files written from it let readers of a day range skip the rest."""
-    from_day = _from_day(start, config)
+    ordered by day, so files written from it let readers of a day range skip the rest.
+
+    `earlier`, with `start`: the already published indicator rows of the `trend_days` before
+    `start`. The trend reads them instead of recomputing them, so the grid starts at `start`
+    and `last_seen` is for that day."""
+    from_day = start if earlier is not None else _from_day(start, config)
     inputs = daily_inputs(events, as_of, config, from_day, last_seen)
     ids = registry.select(P).collect()[P].sort()
     first = registry.select(pl.col("started_on").min()).collect().item()
@@ -164,13 +169,17 @@ def iter_fit_health(
     size = max(1, chunk_rows // span)
     # Collected once: every indicator reads them, and a lazy plan would scan again per use.
     inputs = inputs.collect()
+    if earlier is not None:
+        earlier = earlier.select(P, DAY, *INDICATOR_COLUMNS).collect().lazy()
     if size >= len(ids):
-        yield _rows(inputs, registry, registry, as_of, config, start).sort(DAY, P).collect()
+        rows = _rows(inputs, registry, registry, as_of, config, start, from_day, earlier)
+        yield rows.sort(DAY, P).collect()
         return
     for offset in range(0, len(ids), size):
         chunk = ids.slice(offset, size)
         part = registry.filter(pl.col(P).is_in(chunk.implode()))
-        rows = _rows(inputs.only(chunk), part, registry, as_of, config, start)
+        mine = None if earlier is None else earlier.filter(pl.col(P).is_in(chunk.implode()))
+        rows = _rows(inputs.only(chunk), part, registry, as_of, config, start, from_day, mine)
         yield rows.sort(DAY, P).collect()
 
 
@@ -185,9 +194,15 @@ def _rows(
     as_of: date,
     config: ModelConfig,
     start: date | None,
+    from_day: date | None = None,
+    earlier: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    from_day = _from_day(start, config)
-    rows = score(grid_indicators(inputs, partnerships, as_of, config, from_day), config)
+    if earlier is None:
+        from_day = _from_day(start, config)
+    indicators = grid_indicators(inputs, partnerships, as_of, config, from_day)
+    if earlier is not None:
+        indicators = pl.concat([earlier, indicators.select(earlier.collect_schema().names())])
+    rows = score(indicators, config)
     if start is not None:
         rows = rows.filter(pl.col(DAY) >= start)
     attrs = registry.select(P, *REGISTRY_COLUMNS)
