@@ -289,19 +289,6 @@ def daily_inputs(
     return Inputs(comms, meetings, surveys, pairs, active)
 
 
-def indicators(
-    events: Events,
-    registry: pl.LazyFrame,
-    as_of: date,
-    config: ModelConfig,
-    start: date | None = None,
-    last_seen: pl.LazyFrame | None = None,
-) -> pl.LazyFrame:
-    """SPEC §4 indicators for every partnership-day in [max(started_on, start), end]."""
-    inputs = daily_inputs(events, as_of, config, start, last_seen)
-    return grid_indicators(inputs, registry, as_of, config, start)
-
-
 def grid_indicators(
     inputs: Inputs,
     registry: pl.LazyFrame,
