@@ -4,9 +4,10 @@ import dagster as dg
 import polars as pl
 from great_expectations import expectations as gxe
 
-from assets.alerts import alerts, alerts_path
+from assets.alerts import alerts
 from checks.ge import Check, run_checks
 from pipelines import store
+from pipelines.alerting import alerts_path
 from pipelines.resources import CornersResource
 from pipelines.store import REGISTRY_SCHEMA
 
@@ -32,7 +33,7 @@ NAMES = [c.name for c in _checks([])]
 
 
 @dg.multi_asset_check(
-    specs=[dg.AssetCheckSpec(name, asset=alerts) for name in NAMES],
+    specs=[dg.AssetCheckSpec(name, asset=alerts, blocking=True) for name in NAMES],
 )
 def alerts_checks(corners: CornersResource):
     home = corners.layout

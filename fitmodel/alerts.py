@@ -9,6 +9,8 @@ still holding on the partnership's last row stays open. Its `alert_id` is
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import duckdb
 import polars as pl
 
@@ -49,13 +51,21 @@ def check_rule(name: str, sql: str, schema: pl.Schema) -> None:
         raise RuleError(f"alert rule {name!r}: is {kind}, not a boolean condition")
 
 
-def _connect(source) -> duckdb.DuckDBPyConnection:
-    """DuckDB with `source` (a polars frame or an Arrow dataset) as `fit_health`."""
+def _connect(source, since: date | None = None) -> duckdb.DuckDBPyConnection:
+    """DuckDB with `source` (a polars frame or an Arrow dataset) as `fit_health`, from day
+    `since` on when given."""
     con = duckdb.connect()
     con.execute("SET threads TO 2")
     if isinstance(source, pl.DataFrame):
         source = source.to_arrow()
-    con.register("fit_health", source)
+    if since is None:
+        con.register("fit_health", source)
+    else:
+        con.register("fit_health_all", source)
+        con.execute(
+            f"CREATE VIEW fit_health AS SELECT * FROM fit_health_all "
+            f"WHERE {DAY} >= DATE '{since.isoformat()}'"
+        )
     return con
 
 
@@ -166,10 +176,18 @@ CONTEXT_COLUMNS = [
 ]
 
 
-def project(source, rules: dict[str, str], severities: dict[str, str]) -> pl.DataFrame:
+def _alert_id() -> pl.Expr:
+    return pl.concat_str(
+        [pl.col(P), pl.col("rule"), pl.col("opened_on").dt.strftime("%Y-%m-%d")], separator=":"
+    ).alias("alert_id")
+
+
+def project(
+    source, rules: dict[str, str], severities: dict[str, str], since: date | None = None
+) -> pl.DataFrame:
     """The alerts table (see the module docstring) from fit-health history: a polars frame or
-    an Arrow dataset of the published table."""
-    con = _connect(source)
+    an Arrow dataset of the published table (only its days from `since` on, when given)."""
+    con = _connect(source, since)
     try:
         spans = pl.from_arrow(con.sql(_spans_sql(rules)).to_arrow_table())
         if spans.is_empty():
@@ -192,10 +210,7 @@ def project(source, rules: dict[str, str], severities: dict[str, str]) -> pl.Dat
     return (
         joined.with_columns(driver_change.alias("_driver_change"))
         .select(
-            pl.concat_str(
-                [pl.col(P), pl.col("rule"), pl.col("opened_on").dt.strftime("%Y-%m-%d")],
-                separator=":",
-            ).alias("alert_id"),
+            _alert_id(),
             P,
             "rule",
             pl.col("rule").replace_strict(severities, default="warning").alias("severity"),
@@ -212,4 +227,134 @@ def project(source, rules: dict[str, str], severities: dict[str, str]) -> pl.Dat
         )
         .cast(dict(ALERT_SCHEMA))
         .sort(P, "rule", "opened_on")
+    )
+
+
+def update(
+    previous: pl.DataFrame,
+    source,
+    rules: dict[str, str],
+    severities: dict[str, str],
+    start: date,
+) -> pl.DataFrame:
+    """The alerts table after the fit-health days from `start` on were replaced, equal to
+    `project` over the whole new history while reading only the days from `start - 1` on.
+
+    Day `edge = start - 1` did not change, so neither did whether a rule held on it. An episode
+    that ended before `edge` (last seen earlier) is final: its resolving day and its context
+    row precede `start`. Every other episode is re-projected from the days since `edge`; one
+    that holds on `edge` continues the previous episode holding there, whose `opened_on` (and
+    so `alert_id`) it keeps. (Rows stop only at `ended_on` or `as_of`, and the registry is
+    unchanged, or the refresh would be a rebuild.)
+    """
+    edge = start - timedelta(days=1)
+    final = previous.filter(pl.col("last_seen_on") < edge)
+    ongoing = previous.filter(
+        (pl.col("opened_on") <= edge) & (pl.col("last_seen_on") >= edge)
+    ).select(P, "rule", pl.col("opened_on").alias("_opened"))
+    recent = project(source, rules, severities, since=edge)
+    stitched = (
+        recent.join(ongoing, on=[P, "rule"], how="left")
+        .with_columns(
+            pl.when(pl.col("opened_on") == edge)
+            .then(pl.coalesce("_opened", "opened_on"))
+            .otherwise(pl.col("opened_on"))
+            .alias("opened_on")
+        )
+        .with_columns(_alert_id())
+        .drop("_opened")
+    )
+    return pl.concat([final, stitched]).sort(P, "rule", "opened_on")
+
+
+# --- transitions, and which of them a refresh notifies -------------------------------------
+
+TRANSITION_SCHEMA = pl.Schema(
+    {
+        "key": pl.String(),
+        "alert_id": pl.String(),
+        "transition": pl.String(),
+        "transition_on": pl.Date(),
+        "partnership_id": pl.String(),
+        "name": pl.String(),
+        "owner": pl.String(),
+        "rule": pl.String(),
+        "severity": pl.String(),
+        "opened_on": pl.Date(),
+        "explanation": pl.String(),
+    }
+)
+"""One row per alert transition: `open` on `opened_on`, `resolve` on `resolved_on`; `key` is
+`<alert_id>:<transition>`, the idempotency key a sink sees."""
+
+SEVERITY_RANK = {"warning": 1, "critical": 2}
+
+
+def transitions(alerts: pl.DataFrame) -> pl.DataFrame:
+    """Every open and resolve of the alerts table."""
+    both = pl.concat(
+        [
+            alerts.with_columns(
+                pl.lit("open").alias("transition"), pl.col("opened_on").alias("transition_on")
+            ),
+            alerts.filter(pl.col("resolved_on").is_not_null()).with_columns(
+                pl.lit("resolve").alias("transition"),
+                pl.col("resolved_on").alias("transition_on"),
+            ),
+        ]
+    )
+    return both.select(
+        pl.concat_str(["alert_id", "transition"], separator=":").alias("key"),
+        *[c for c in TRANSITION_SCHEMA if c != "key"],
+    ).cast(dict(TRANSITION_SCHEMA))
+
+
+def due(all_transitions: pl.DataFrame, since: date | None, latest: date) -> pl.DataFrame:
+    """The transitions a refresh through `latest` notifies: those dated after the previous
+    notifying refresh's day `since`; on a first run (`since` None) only those of `latest`."""
+    day = pl.col("transition_on")
+    keep = (day == latest) if since is None else (day > since) & (day <= latest)
+    return all_transitions.filter(keep)
+
+
+ACTION_SCHEMA = pl.Schema(
+    {
+        "action_id": pl.String(),
+        "alert_id": pl.String(),
+        "partnership_id": pl.String(),
+        "action": pl.String(),
+        "severity": pl.String(),
+        "until": pl.Date(),
+        "reason": pl.String(),
+        "actor": pl.String(),
+        "recorded_at": pl.Datetime("us", "UTC"),
+    }
+)
+"""Append-only alert actions: `ack` or `snooze` (through `until`, inclusive), with the snoozed
+alert's partnership and severity."""
+
+
+def silenced(pending: pl.DataFrame, actions: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """`pending` transitions with `held` (a snooze covers it on `as_of`) and `dropped` (its
+    alert was acknowledged, so its opening need not be told again).
+
+    A snooze of an alert, while `as_of <= until`, holds the transitions of that partnership's
+    alerts of the same or lower severity: a snoozed alert notifies again when the snooze ends
+    or the partnership's alerting severity rises above the snoozed one.
+    """
+    rank = pl.col("severity").replace_strict(SEVERITY_RANK, default=1)
+    snoozes = (
+        actions.filter((pl.col("action") == "snooze") & (pl.col("until") >= as_of))
+        .group_by("partnership_id")
+        .agg(rank.max().alias("_snoozed_rank"))
+    )
+    acked = actions.filter(pl.col("action") == "ack").select("alert_id").unique()
+    return (
+        pending.join(snoozes, on="partnership_id", how="left")
+        .join(acked.with_columns(pl.lit(True).alias("_acked")), on="alert_id", how="left")
+        .with_columns(
+            (rank <= pl.col("_snoozed_rank")).fill_null(False).alias("held"),
+            (pl.col("_acked").fill_null(False) & (pl.col("transition") == "open")).alias("dropped"),
+        )
+        .drop("_snoozed_rank", "_acked")
     )

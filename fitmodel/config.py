@@ -7,6 +7,7 @@ Every key is optional; the defaults are those of SPEC.md. An unknown key or a ba
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -142,10 +143,77 @@ DEFAULT_RULES = {
 }
 
 
+Severity = Literal["warning", "critical"]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(value: str) -> str:
+    """`${NAME}` in a sink URL or header becomes that environment variable (secrets stay out
+    of the file); an unset variable is an error."""
+
+    def lookup(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REF.sub(lookup, value)
+
+
+class WebhookSink(_Strict):
+    """An HTTP POST of JSON per message: `webhook` sends corners' own JSON with an
+    `Idempotency-Key` header, `slack` a Slack incoming-webhook payload (`text` and `blocks`)."""
+
+    kind: Literal["webhook", "slack"]
+    url: str
+    headers: dict[str, str] = {}
+    timeout_seconds: float = Field(10, gt=0)
+    min_severity: Severity = "warning"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = _expand_env(value)
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k: _expand_env(v) for k, v in value.items()}
+
+
+class LogSink(_Strict):
+    """One log line per message (the Dagster run log and the `corners.alerts` logger)."""
+
+    kind: Literal["log"]
+    min_severity: Severity = "warning"
+
+
+Sink = Annotated[WebhookSink | LogSink, Field(discriminator="kind")]
+
+
+class DeliveryConfig(_Strict):
+    """Retries within one refresh: `attempts` tries per message, waiting `backoff_seconds`
+    doubled after each failure (at most `max_backoff_seconds`). Messages still undelivered
+    are tried again on the next refresh."""
+
+    attempts: int = Field(4, ge=1, le=20)
+    backoff_seconds: float = Field(0.5, ge=0)
+    max_backoff_seconds: float = Field(30, ge=0)
+
+
 class AlertsConfig(_Strict):
-    """Alert rules (SPEC §7); each is checked by DuckDB against the fit_health columns."""
+    """Alert rules (SPEC §7), each checked by DuckDB against the fit_health columns, and where
+    their transitions are sent."""
 
     rules: dict[str, AlertRule] = DEFAULT_RULES
+    sinks: dict[str, Sink] = {"log": LogSink(kind="log")}
+    delivery: DeliveryConfig = DeliveryConfig()
+    digest: bool = False
+    """One message per owner per refresh listing all of that owner's transitions."""
 
     @model_validator(mode="after")
     def _rules_compile(self) -> AlertsConfig:

@@ -17,6 +17,7 @@ from pipelines.progress import Progress
 from pipelines.resources import CornersResource
 from pipelines.sample import write_sample
 from pipelines.store import Home
+from pipelines.store import exists as store_exists
 
 EXIT_OK, EXIT_INPUT, EXIT_FAIL = 0, 1, 2
 
@@ -187,32 +188,99 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_alerts(args: argparse.Namespace) -> int:
-    from assets.alerts import alerts_path
+def _alerts_table(home: Home) -> pl.DataFrame:
+    from pipelines.alerting import alerts_path
 
-    path = alerts_path(_home(args))
-    if not path.exists():
+    path = alerts_path(home)
+    if not store_exists(path):
         raise CliError(f"no alerts table yet in {path.parent}: run corners refresh first")
-    table = pl.read_delta(str(path))
+    return pl.read_delta(str(path))
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from pipelines.notify import read_actions
+
+    if args.action:
+        return args.action_func(args)
+    home = _home(args)
+    table = _alerts_table(home)
     if args.open:
         table = table.filter(pl.col("status") == "open")
     if args.owner:
         table = table.filter(pl.col("owner") == args.owner)
-    table = table.sort("opened_on", "partnership_id", descending=[True, False])
+    actions = read_actions(home)
+    acked = (
+        actions.filter(pl.col("action") == "ack")
+        .group_by("alert_id")
+        .agg(pl.col("actor").first().alias("acked_by"))
+    )
+    snoozed = (
+        actions.filter(pl.col("action") == "snooze")
+        .group_by("alert_id")
+        .agg(pl.col("until").sort_by("recorded_at").last().alias("snoozed_until"))
+    )
+    table = (
+        table.join(acked, on="alert_id", how="left")
+        .join(snoozed, on="alert_id", how="left")
+        .sort("opened_on", "partnership_id", descending=[True, False])
+    )
     shown = table.select(
-        "alert_id", "severity", "status", "opened_on", "resolved_on", "owner", "explanation"
+        "alert_id",
+        "severity",
+        "status",
+        "opened_on",
+        "resolved_on",
+        "owner",
+        "acked_by",
+        "snoozed_until",
+        "explanation",
     )
     with pl.Config(
         tbl_rows=args.limit,
         tbl_cols=-1,
         fmt_str_lengths=90,
         tbl_hide_dataframe_shape=True,
-        tbl_width_chars=220,
+        tbl_width_chars=240,
     ):
         print(shown.head(args.limit))
     print(
         f"{table.height:,} alert(s)"
         + (f", {args.limit} shown" if table.height > args.limit else "")
+    )
+    return EXIT_OK
+
+
+def _one_alert(home: Home, alert_id: str) -> dict:
+    found = _alerts_table(home).filter(pl.col("alert_id") == alert_id)
+    if found.is_empty():
+        raise CliError(f"no alert {alert_id!r} in the alerts table (see corners alerts)")
+    return found.row(0, named=True)
+
+
+def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    from pipelines.notify import record_action
+
+    home = _home(args)
+    alert = _one_alert(home, args.alert_id)
+    record_action(home, alert, "ack", args.by, reason=args.reason)
+    print(f"acknowledged {alert['alert_id']} ({alert['status']}) as {args.by}")
+    return EXIT_OK
+
+
+def cmd_alerts_snooze(args: argparse.Namespace) -> int:
+    from pipelines.notify import record_action
+
+    home = _home(args)
+    alert = _one_alert(home, args.alert_id)
+    if args.until < alert["last_seen_on"]:
+        raise CliError(
+            f"--until {args.until} is before the alert's last day {alert['last_seen_on']}: "
+            "the snooze would have no effect"
+        )
+    record_action(home, alert, "snooze", args.by, until=args.until, reason=args.reason)
+    print(
+        f"snoozed {alert['alert_id']} through {args.until}: no {alert['severity']} or lower "
+        f"notifications for {alert['partnership_id']} until then"
     )
     return EXIT_OK
 
@@ -392,16 +460,52 @@ def build_parser() -> argparse.ArgumentParser:
         "alerts",
         parents=[common],
         formatter_class=raw,
-        help="list alert episodes",
+        help="list, acknowledge and snooze alert episodes",
         description="List alert episodes from <home>/published/alerts, newest first: each "
-        "rule's runs of consecutive days per partnership, open or resolved, with owner and a "
-        "one-line explanation.",
-        epilog=_examples("corners alerts --open\ncorners alerts --owner ana.silva"),
+        "rule's runs of consecutive days per partnership, open or resolved, with owner, "
+        "acknowledgement, snooze and a one-line explanation. `ack` and `snooze` record an "
+        "action (append-only, in <home>/alert_actions) that the next refresh's notifications "
+        "honour.",
+        epilog=_examples(
+            "corners alerts --open\n"
+            "corners alerts --owner ana.silva\n"
+            "corners alerts ack P00007:at_risk:2026-11-20 --reason 'call booked'\n"
+            "corners alerts snooze P00007:gone_quiet:2026-11-02 --until 2026-12-01"
+        ),
     )
     p.add_argument("--open", action="store_true", help="only open episodes")
     p.add_argument("--owner", help="only this owner's partnerships")
     p.add_argument("--limit", type=int, default=50, help="rows shown (default 50)")
-    p.set_defaults(func=cmd_alerts)
+    p.set_defaults(func=cmd_alerts, action=None)
+    actions = p.add_subparsers(dest="action", metavar="{ack,snooze}")
+    who = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: `corners alerts --home H ack ID` keeps the --home given before `ack`.
+    who.add_argument("--home", default=argparse.SUPPRESS, help="corners home folder")
+    who.add_argument("alert_id", help="the alert, as listed by corners alerts")
+    who.add_argument("--reason", help="free text kept with the action")
+    who.add_argument(
+        "--by",
+        default=os.environ.get("USER") or "unknown",
+        help="who acts (default $USER)",
+    )
+    a = actions.add_parser(
+        "ack",
+        parents=[who],
+        help="acknowledge an alert: its opening is not notified if not sent yet",
+        description="Acknowledge an alert. An opening not yet delivered is dropped; its "
+        "resolution is still notified.",
+    )
+    a.set_defaults(action_func=cmd_alerts_ack)
+    a = actions.add_parser(
+        "snooze",
+        parents=[who],
+        help="hold an alert's notifications through a date",
+        description="Snooze an alert through --until (inclusive, in fit-health days): its "
+        "partnership's transitions of the same or lower severity are held, and sent when the "
+        "snooze ends; a more severe transition is sent at once.",
+    )
+    a.add_argument("--until", type=_date, required=True, help="last snoozed day (YYYY-MM-DD)")
+    a.set_defaults(action_func=cmd_alerts_snooze)
 
     p = sub.add_parser(
         "demo",

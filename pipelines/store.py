@@ -97,6 +97,10 @@ class Home:
         return self.root / "published"
 
     @property
+    def notifications(self) -> Path:
+        return self.root / "notifications"
+
+    @property
     def dagster(self) -> Path:
         return self.root / "dagster"
 
@@ -110,6 +114,9 @@ class Home:
         }
         for name in ("fit_health", "alerts"):
             named[name] = self.published / name
+        named["alert_actions"] = self.root / "alert_actions"
+        for name in ("outbox", "deliveries"):
+            named[name] = self.notifications / name
         return named
 
 

@@ -6,8 +6,11 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
-from fitmodel.alerts import RuleError, check_rule, holding_days, project
+from fitmodel.alerts import RuleError, check_rule, holding_days, project, update
 from fitmodel.config import ConfigError, parse_config
 from fitmodel.score import COMPONENTS, fit_health_schema
 
@@ -99,3 +102,43 @@ def test_a_bad_rule_fails_configuration_with_its_name_and_duckdbs_message():
         {"alerts": {"rules": {"low": {"when": "fit_score < 40", "severity": "critical"}}}}
     )
     assert list(config.alerts.rules) == ["low"]
+
+
+VALUES = st.sampled_from([None, 30.0, 45.0, 60.0, 80.0])
+CHANGES = st.sampled_from([None, -25.0, -12.0, -10.0, -3.0, 4.0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_an_update_from_the_replaced_days_equals_a_projection_of_the_whole_history(data):
+    """SPEC §5-style incremental refresh: days from `start` on are replaced (and the table may
+    grow or shrink at its end); the updated alerts equal those projected from scratch."""
+    span = 40
+    as_of_old = data.draw(st.integers(3, span - 1), label="as_of_old")
+    start = data.draw(st.integers(1, as_of_old + 1), label="start")
+    as_of_new = data.draw(st.integers(start - 1, span - 1), label="as_of_new")
+    old_parts, new_parts = [], []
+    for pid in ("P1", "P2", "P3"):
+        first = data.draw(st.integers(0, 12), label=f"{pid} first")
+        last = data.draw(st.one_of(st.none(), st.integers(first, span - 1)), label=f"{pid} end")
+        old_scores = data.draw(st.lists(VALUES, min_size=span, max_size=span))
+        old_change = data.draw(st.lists(CHANGES, min_size=span, max_size=span))
+        new_scores = old_scores[:start] + data.draw(
+            st.lists(VALUES, min_size=span - start, max_size=span - start)
+        )
+        new_change = old_change[:start] + data.draw(
+            st.lists(CHANGES, min_size=span - start, max_size=span - start)
+        )
+        for parts, scores, change, as_of in (
+            (old_parts, old_scores, old_change, as_of_old),
+            (new_parts, new_scores, new_change, as_of_new),
+        ):
+            stop = min(as_of, span - 1 if last is None else last)
+            rows = history(pid, scores, change).filter(
+                pl.col("as_of").is_between(D0 + timedelta(days=first), D0 + timedelta(days=stop))
+            )
+            parts.append(rows)
+    old, new = pl.concat(old_parts), pl.concat(new_parts)
+    previous = project(old, RULES, SEVERITY)
+    updated = update(previous, new, RULES, SEVERITY, D0 + timedelta(days=start))
+    assert_frame_equal(updated, project(new, RULES, SEVERITY))

@@ -81,9 +81,12 @@ def test_the_graph_is_what_we_expect():
         "fit_health_candidate": "fit",
         "fit_health": "fit",
         "alerts": "alerts",
+        "alert_notifications": "alerts",
     }
     checks = {spec.name: spec.blocking for group in CHECKS for spec in group.check_specs}
     assert {n for n, blocking in checks.items() if blocking} == {
+        "alerts_one_open_episode_per_partnership_and_rule",
+        "alerts_open_alerts_refer_to_registered_partnerships",
         "fit_health_one_row_per_partnership_day",
         "fit_health_scores_between_0_and_100",
         "fit_health_band_matches_fit_score",
@@ -92,11 +95,8 @@ def test_the_graph_is_what_we_expect():
         "fit_health_covers_as_of",
     }
     assert "meeting_events_unique_event_id" in checks
-    assert {
-        "alerts_one_open_episode_per_partnership_and_rule",
-        "alerts_open_alerts_refer_to_registered_partnerships",
-    } <= set(checks)
     assert graph.get(dg.AssetKey("alerts")).parent_keys == {dg.AssetKey("fit_health")}
+    assert graph.get(dg.AssetKey("alert_notifications")).parent_keys == {dg.AssetKey("alerts")}
     assert graph.get(dg.AssetKey("fit_health")).parent_keys == {dg.AssetKey("fit_health_candidate")}
     for spec in ASSETS:
         for key in spec.keys:
@@ -171,6 +171,8 @@ def test_late_events_change_exactly_the_affected_days_and_match_a_rebuild(refres
     result = refresh(home, landing)
     assert result.returncode == 0, result.stderr
     after = published(home)
+    alerts_after = pl.read_delta(str(home.published / "alerts"))
+    assert last_commit(home.published / "alerts")["corners_mode"] == "incremental"
     assert after.filter(pl.col("as_of") < late_day).equals(
         before.filter(pl.col("as_of") < late_day)
     )
@@ -184,6 +186,14 @@ def test_late_events_change_exactly_the_affected_days_and_match_a_rebuild(refres
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rf.last_refresh(home)["mode"] == "rebuild"
     assert published(home).equals(after)
+    assert last_commit(home.published / "alerts")["corners_mode"] == "rebuild"
+    assert pl.read_delta(str(home.published / "alerts")).equals(alerts_after)
+
+
+def last_commit(path) -> dict:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(path)).history(1)[0]
 
 
 def test_a_failing_blocking_check_prevents_publication(refreshed, tmp_path, monkeypatch):
