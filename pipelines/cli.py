@@ -12,12 +12,12 @@ from pathlib import Path
 import polars as pl
 
 from fitmodel.config import ConfigError, CornersConfig, load_config
+from pipelines import store
 from pipelines.ingest import AccountingError, IngestError, IngestReport, ingest
 from pipelines.progress import Progress
 from pipelines.resources import CornersResource
 from pipelines.sample import write_sample
 from pipelines.store import Home
-from pipelines.store import exists as store_exists
 
 EXIT_OK, EXIT_INPUT, EXIT_FAIL = 0, 1, 2
 
@@ -145,12 +145,39 @@ def _refresh_summary(home: Home) -> str:
     table = pl.scan_delta(str(fit_health_path(home)))
     latest = table.filter(pl.col("as_of") == pl.col("as_of").max().over("partnership_id"))
     bands = latest.group_by("band").len().sort("band").collect()
-    return (
+    lines = [
         f"published fit_health through {last['as_of']} ({last['mode']}: "
         f"{'all days' if last['start'] is None else 'days from ' + str(last['start'])}, "
-        f"{last['rows']:,} rows written, Delta version {last['published_version']})\n"
-        "partnerships per band (latest day): " + ", ".join(f"{b} {n}" for b, n in bands.iter_rows())
-    )
+        f"{last['rows']:,} rows written, Delta version {last['published_version']})",
+        "partnerships per band (latest day): "
+        + ", ".join(f"{b} {n}" for b, n in bands.iter_rows()),
+    ]
+    lines += _alerts_summary(home)
+    return "\n".join(lines)
+
+
+def _alerts_summary(home: Home) -> list[str]:
+    from pipelines.alerting import alerts_path
+    from pipelines.notify import RUN_SCHEMA, runs_path
+
+    if not store.exists(alerts_path(home)):
+        return []
+    open_now = pl.read_delta(str(alerts_path(home))).filter(pl.col("status") == "open")
+    severities = open_now.group_by("severity").len().sort("severity").iter_rows()
+    lines = [
+        f"open alerts: {open_now.height}"
+        + "".join(f", {n} {s}" for s, n in severities)
+        + " (corners alerts --open)"
+    ]
+    runs = store.scan(runs_path(home), RUN_SCHEMA).sort("ran_at").collect()
+    if runs.height:
+        run = runs.row(-1, named=True)
+        lines.append(
+            f"notifications: {run['enqueued']} transition(s) queued, {run['delivered']} "
+            f"delivered, {run['failed']} failed (retried next refresh), {run['held']} held "
+            f"by snoozes"
+        )
+    return lines
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -192,7 +219,7 @@ def _alerts_table(home: Home) -> pl.DataFrame:
     from pipelines.alerting import alerts_path
 
     path = alerts_path(home)
-    if not store_exists(path):
+    if not store.exists(path):
         raise CliError(f"no alerts table yet in {path.parent}: run corners refresh first")
     return pl.read_delta(str(path))
 

@@ -121,8 +121,8 @@ def line(row: dict) -> str:
             f"{row['explanation']}"
         )
     return (
-        f"[{row['severity']}] {row['rule']} resolved for {who} on {row['transition_on']} "
-        f"(open since {row['opened_on']}; last: {row['explanation']})"
+        f"[{row['severity']}] {row['rule']} resolved for {who} on {row['transition_on']}, "
+        f"open since {row['opened_on']}; when last holding: {row['explanation']}"
     )
 
 

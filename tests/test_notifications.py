@@ -104,7 +104,10 @@ def test_a_first_run_notifies_the_latest_day_to_every_kind_of_sink_and_never_twi
         )
         resolved = web.received[1].body
         assert resolved["transition"] == "resolve" and resolved["on"] == "2025-06-01"
-        assert "resolved for P2 deal (P2) on 2025-06-01 (open since 2025-05-29" in resolved["text"]
+        assert resolved["text"] == (
+            "[warning] score_drop resolved for P2 deal (P2) on 2025-06-01, open since "
+            "2025-05-29; when last holding: score_drop holds for P2"
+        )
 
         assert [r.body["text"] for r in slack.received] == [r.body["text"] for r in web.received]
         block = slack.received[0].body["blocks"][0]
@@ -360,3 +363,25 @@ def test_a_refresh_notifies_after_publication_and_a_blocked_one_notifies_nothing
         expected = changes.filter(pl.col("transition_on") == next_day)["key"]
         assert sorted(web.keys()[sent:]) == sorted(expected) and expected.len() > 0
         assert len(set(web.keys())) == len(web.keys())
+
+        # Acknowledge and snooze from the command line; the listing shows both.
+        from tests.helpers import corners
+
+        alerts = pl.read_delta(str(home.published / "alerts")).filter(pl.col("status") == "open")
+        first, second = alerts["alert_id"][0], alerts["alert_id"][1]
+        root = str(home.root)
+        corners("alerts", "--home", root, "ack", first, "--by", "ana", "--reason", "x", check=True)
+        until = (next_day + timedelta(days=7)).isoformat()
+        done = corners("alerts", "snooze", second, "--until", until, "--home", root, check=True)
+        assert f"snoozed {second} through {until}" in done.stdout
+        listing = corners("alerts", "--home", root, "--open", "--limit", "500", check=True).stdout
+        assert "ana" in listing and until in listing
+        actions = nt.read_actions(home).sort("recorded_at")
+        assert actions.select("alert_id", "action", "actor").rows() == [
+            (first, "ack", "ana"),
+            (second, "snooze", actions["actor"][1]),
+        ]
+        wrong = corners("alerts", "ack", "P0:nope:2020-01-01", "--home", root)
+        assert wrong.returncode == 2 and "no alert 'P0:nope:2020-01-01'" in wrong.stderr
+        early = corners("alerts", "snooze", second, "--until", "2020-01-01", "--home", root)
+        assert early.returncode == 2 and "before the alert's last day" in early.stderr
