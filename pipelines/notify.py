@@ -340,6 +340,12 @@ def notify(
 ) -> NotifyReport:
     """One round (see the module docstring) for the refresh through `as_of`."""
     report = NotifyReport(as_of)
+    for path, schema in (
+        (outbox_path(home), OUTBOX_SCHEMA),
+        (deliveries_path(home), DELIVERY_SCHEMA),
+    ):
+        if not store.exists(path):  # empty tables, so they can be queried from the start
+            write_deltalake(str(path), pl.DataFrame(schema=schema).to_arrow(), mode="append")
     runs = store.scan(runs_path(home), RUN_SCHEMA).select(pl.col("as_of").max()).collect()
     since = runs.item() if runs.height else None
     fresh = due(all_transitions(alerts), since, as_of)
