@@ -165,12 +165,13 @@ def duckdb_sql(work: Path, as_of: date, config: ModelConfig) -> str:
 
     shares = {n: f"coalesce({wc[n].weight} * {n}_score, 0) / nullif(w_sum, 0)" for n in wc}
     lag = "PARTITION BY partnership_id ORDER BY as_of"
+    present = "(" + " + ".join(f"CAST({n}_score IS NOT NULL AS INTEGER)" for n in wc) + ")"
     return f"""
 SET TimeZone = 'UTC';
 CREATE OR REPLACE TEMP TABLE reg AS SELECT * FROM {f("registry")};
 CREATE OR REPLACE TEMP TABLE grid AS
   SELECT partnership_id AS p, started_on,
-         CAST(unnest(generate_series(started_on - INTERVAL {w.survey_days} DAY, last_day,
+         CAST(unnest(generate_series(started_on - INTERVAL {max(w.survey_days, config.recent_survey_days)} DAY, last_day,
                                      INTERVAL 1 DAY)) AS DATE) AS d
   FROM (SELECT *, least(coalesce(ended_on, {d}), {d}) AS last_day FROM reg)
   WHERE started_on <= last_day;
@@ -240,7 +241,8 @@ CREATE OR REPLACE TEMP TABLE win AS
     sum(coalesce(s.s_strategy, 0)) OVER w120 AS s_strategy,
     sum(coalesce(s.s_trust, 0)) OVER w120 AS s_trust,
     sum(coalesce(s.na, 0)) OVER w120 AS na, sum(coalesce(s.nb, 0)) OVER w120 AS nb,
-    sum(coalesce(s.sa, 0)) OVER w120 AS sa, sum(coalesce(s.sb, 0)) OVER w120 AS sb
+    sum(coalesce(s.sa, 0)) OVER w120 AS sa, sum(coalesce(s.sb, 0)) OVER w120 AS sb,
+    sum(coalesce(s.n, 0)) OVER wrecent AS recent_surveys
   FROM grid g
   LEFT JOIN comm_d c ON c.p = g.p AND c.d = g.d
   LEFT JOIN meet_d m ON m.p = g.p AND m.d = g.d
@@ -248,7 +250,8 @@ CREATE OR REPLACE TEMP TABLE win AS
   LEFT JOIN surv_d s ON s.p = g.p AND s.d = g.d
   WINDOW w28 AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {w.unscheduled_comms_days - 1} PRECEDING AND CURRENT ROW),
          w90 AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {w.activity_days - 1} PRECEDING AND CURRENT ROW),
-         w120 AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {w.survey_days - 1} PRECEDING AND CURRENT ROW);
+         w120 AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {w.survey_days - 1} PRECEDING AND CURRENT ROW),
+         wrecent AS (PARTITION BY g.p ORDER BY g.d ROWS BETWEEN {config.recent_survey_days - 1} PRECEDING AND CURRENT ROW);
 DELETE FROM win WHERE d < started_on;
 CREATE OR REPLACE TEMP TABLE open_x AS
   SELECT w.p, w.d, count(*) AS n, max(w.d - o.opened_on) AS oldest
@@ -326,7 +329,11 @@ SELECT s.partnership_id, s.as_of, r.name, r.partner_a, r.partner_b, r.industry_a
        WHEN fit_score >= {b.watch - TIE} THEN 'watch' ELSE 'at_risk' END AS band,
   CASE WHEN lag(as_of, {w.trend_days}) OVER ({lag}) = as_of - {w.trend_days}
        THEN fit_score - lag(fit_score, {w.trend_days}) OVER ({lag}) END AS score_change_30d,
-  {", ".join(f"share_{n} - lag(share_{n}, {w.trend_days}) OVER ({lag}) AS change_{n}" for n in wc)}
+  {", ".join(f"share_{n} - lag(share_{n}, {w.trend_days}) OVER ({lag}) AS change_{n}" for n in wc)},
+  CASE WHEN fit_score IS NULL THEN 'low'
+       WHEN {present} >= 5 AND recent_surveys > 0 THEN 'high'
+       WHEN survey_score IS NOT NULL OR {present} >= 5 THEN 'medium'
+       ELSE 'low' END AS data_confidence
 FROM scored s JOIN reg r USING (partnership_id)
 ORDER BY partnership_id, as_of
 """

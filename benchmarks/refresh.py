@@ -5,7 +5,8 @@
 
 Builds a corners home whose event tables hold every event before the last day, whose
 published fit_health runs through the day before (from the fit-model benchmark), and whose
-landing folder holds the last day's events as JSONL. Then runs the real `corners refresh`
+landing folder holds the last day's events as JSONL, with the alerts and notifications of the
+day before. Then runs the real `corners refresh`
 for that day and prints its wall time and each Dagster step's time, checks included.
 """
 
@@ -25,7 +26,10 @@ sys.path.insert(0, str(ROOT))
 import polars as pl  # noqa: E402
 from deltalake import write_deltalake  # noqa: E402
 
+from fitmodel.config import CornersConfig  # noqa: E402
 from fitmodel.events import EVENT_TYPES, STREAMS, stream_schema  # noqa: E402
+from pipelines.alerting import refresh_alerts  # noqa: E402
+from pipelines.notify import notify  # noqa: E402
 from pipelines.refresh import (  # noqa: E402
     REFRESH_LOG_SCHEMA,
     fit_health_path,
@@ -112,6 +116,11 @@ def build(work: Path, home: Home) -> int:
         schema=REFRESH_LOG_SCHEMA,
     )
     write_deltalake(str(refresh_log_path(home)), log.to_arrow())
+    # The alerts and a first notification round as of the day before, as a nightly run
+    # would have left them.
+    settings = CornersConfig().alerts
+    alerts = refresh_alerts(home, settings).table
+    notify(home, settings, alerts, (AS_OF - timedelta(days=1)).date(), log=lambda _: None)
     return new_lines
 
 

@@ -108,6 +108,8 @@ class ModelConfig(_Strict):
     """A corner mean below this sets `corner_below_7`."""
     ratio_threshold: float = 3
     """A problem-solving to escalation ratio below this sets `ratio_below_3`."""
+    recent_survey_days: Days = 90
+    """`data_confidence` is `high` only with a survey response this recent (trailing days)."""
 
 
 class ScheduleConfig(_Strict):
@@ -232,7 +234,7 @@ class CornersConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     model: ModelConfig = ModelConfig()
     schedule: ScheduleConfig = ScheduleConfig()
-    alerts: AlertsConfig = AlertsConfig()
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
 
 def _describe(error: ValidationError, source: str) -> str:

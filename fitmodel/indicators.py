@@ -222,7 +222,9 @@ def daily_inputs(
     history = events
     if start is not None:
         horizon = start - timedelta(
-            days=max(w.unscheduled_comms_days, w.activity_days, w.survey_days)
+            days=max(
+                w.unscheduled_comms_days, w.activity_days, w.survey_days, config.recent_survey_days
+            )
         )
         events = Events(
             _since(events.meetings, horizon),
@@ -351,6 +353,15 @@ def grid_indicators(
         ),
         _deltas(open_changes, "_d", ["open_escalations"], None, starts),
         _deltas(inputs.surveys, "_d", survey_cols, w.survey_days, starts),
+        _deltas(
+            inputs.surveys.select(
+                P, "_d", pl.col("survey_responses_120d").alias("_recent_surveys")
+            ),
+            "_d",
+            ["_recent_surveys"],
+            config.recent_survey_days,
+            starts,
+        ),
     ]
     frame = _windowed(days, deltas)
 
@@ -418,7 +429,8 @@ def grid_indicators(
     frame = frame.join(registry_cols, on=P).with_columns(
         _renewal_gate(w.renewal_months).alias("next_renewal_gate")
     )
-    return frame.select(P, DAY, *INDICATOR_COLUMNS).sort(P, DAY)
+    # `_recent_surveys` (responses in the trailing `recent_survey_days`) feeds data_confidence.
+    return frame.select(P, DAY, *INDICATOR_COLUMNS, "_recent_surveys").sort(P, DAY)
 
 
 INDICATOR_COLUMNS = [

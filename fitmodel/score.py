@@ -110,7 +110,24 @@ def score(frame: pl.LazyFrame, config: ModelConfig) -> pl.LazyFrame:
     return frame.with_columns(
         pl.struct(**by_component).alias("score_change_by_component"),
         driver.alias("top_negative_driver"),
-    ).drop("_weight", *[f"_share_{n}" for n in COMPONENTS])
+        _confidence().alias("data_confidence"),
+    ).drop("_weight", "_recent_surveys", *[f"_share_{n}" for n in COMPONENTS])
+
+
+def _confidence() -> pl.Expr:
+    """`high`: at least 5 of the 6 components and a survey response within
+    `recent_survey_days`; `medium`: a fit score with a survey in its window, or with at least 5
+    components; `low`: no fit score, or one resting on 4 or fewer activity components."""
+    present = pl.sum_horizontal([pl.col(f"{n}_score").is_not_null() for n in COMPONENTS])
+    return (
+        pl.when(pl.col("fit_score").is_null())
+        .then(pl.lit("low"))
+        .when((present >= 5) & (pl.col("_recent_surveys") > 0))
+        .then(pl.lit("high"))
+        .when(pl.col("survey_score").is_not_null() | (present >= 5))
+        .then(pl.lit("medium"))
+        .otherwise(pl.lit("low"))
+    )
 
 
 SCORE_COLUMNS = [
@@ -120,6 +137,7 @@ SCORE_COLUMNS = [
     "score_change_30d",
     "score_change_by_component",
     "top_negative_driver",
+    "data_confidence",
 ]
 REGISTRY_COLUMNS = ["name", "partner_a", "partner_b", "industry_a", "industry_b", "owner"]
 FIT_HEALTH_COLUMNS = [P, DAY, *REGISTRY_COLUMNS, *INDICATOR_COLUMNS, *SCORE_COLUMNS]
@@ -201,7 +219,8 @@ def _rows(
         from_day = _from_day(start, config)
     indicators = grid_indicators(inputs, partnerships, as_of, config, from_day)
     if earlier is not None:
-        indicators = pl.concat([earlier, indicators.select(earlier.collect_schema().names())])
+        # The published rows have no `_recent_surveys`; they only feed the trend.
+        indicators = pl.concat([earlier, indicators], how="diagonal")
     rows = score(indicators, config)
     if start is not None:
         rows = rows.filter(pl.col(DAY) >= start)

@@ -8,7 +8,8 @@ version stays readable.
 
 Which days: see `fitmodel.incremental`. The events that arrived since the last refresh are
 those ingested after its watermark (the newest `ingested_at` it had seen); the earliest of
-their dates bounds what changed. A new registry, or no previous refresh, means a rebuild.
+their dates bounds what changed. A new registry, published columns that differ from what the
+model computes (an upgrade), or no previous refresh, means a rebuild.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fitmodel.config import CornersConfig
 from fitmodel.events import STREAMS
 from fitmodel.incremental import first_affected_day, recompute
 from fitmodel.indicators import Events
+from fitmodel.score import fit_health_schema
 from pipelines import store
 from pipelines.store import REGISTRY_SCHEMA, Home
 
@@ -124,6 +126,13 @@ def _earliest_event_since(home: Home, watermark: datetime) -> date | None:
     return min(days).date() if days else None
 
 
+def _model_changed(home: Home) -> bool:
+    """Whether the published columns differ from what this version of the model computes
+    (after an upgrade that adds a column, every day is recomputed)."""
+    published = pl.scan_delta(str(fit_health_path(home))).collect_schema()
+    return list(published) != [*fit_health_schema(), "computed_at"]
+
+
 def plan_refresh(home: Home, as_of: date, *, rebuild: bool = False) -> Plan:
     """The days this refresh must recompute (see the module docstring)."""
     watermark = _newest_ingest(home)
@@ -134,6 +143,7 @@ def plan_refresh(home: Home, as_of: date, *, rebuild: bool = False) -> Plan:
         or last is None
         or last["registry_hash"] != registry_hash
         or not store.exists(fit_health_path(home))
+        or _model_changed(home)
     )
     if full:
         return Plan(as_of, None, "rebuild", watermark, registry_hash)

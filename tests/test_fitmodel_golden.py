@@ -387,3 +387,37 @@ def test_driver_ties_go_to_the_first_component():
     parts = row["score_change_by_component"]
     assert parts["survey"] == pytest.approx(-25) and parts["collaboration"] == pytest.approx(-25)
     assert row["top_negative_driver"] == "survey"
+
+
+def test_data_confidence_from_components_present_and_survey_recency():
+    survey = [surv(1, "2024-01-10T10:00:00Z", "a", (8, 8, 8, 8))]
+    comms = [comm(i, "2024-01-10T10:00:00Z", by="ab"[i % 2]) for i in range(4)]
+    escalations = [
+        opened(1, "E1", "2024-01-08T00:00:00Z"),
+        resolved(1, "E1", "2024-01-09T00:00:00Z"),
+    ]
+    # survey + collaboration + engagement + innovation: 4 components, a fresh survey → medium.
+    rows = run(date(2024, 6, 1), surveys=survey)
+    assert at(rows, date(2024, 1, 10))["data_confidence"] == "medium"
+    assert at(rows, date(2024, 1, 9))["data_confidence"] == "low"  # no score yet
+    # With balance (comms) as fifth: high while the survey is at most 90 days old
+    # (2024-01-10 + 89 = 2024-04-08), medium while in its 120-day window, then low.
+    rows = run(date(2024, 6, 1), surveys=survey, comms=comms)
+    assert at(rows, date(2024, 4, 8))["data_confidence"] == "high"
+    assert at(rows, date(2024, 4, 9))["data_confidence"] == "medium"
+    assert at(rows, date(2024, 5, 8))["data_confidence"] == "medium"
+    # 2024-05-09: survey out of its window; balance out on 2024-04-09 (90 days): no score.
+    assert at(rows, date(2024, 5, 9))["fit_score"] is None
+    assert at(rows, date(2024, 5, 9))["data_confidence"] == "low"
+    # No survey, but responsiveness and balance: a score from 5 activity components → medium;
+    # without balance, 4 components (weight 0.55) → low.
+    rows = run(date(2024, 1, 10), escalations=escalations, comms=comms)
+    assert at(rows, date(2024, 1, 10))["data_confidence"] == "medium"
+    rows = run(date(2024, 1, 10), escalations=escalations)
+    assert at(rows, date(2024, 1, 10))["fit_score"] is not None
+    assert at(rows, date(2024, 1, 10))["data_confidence"] == "low"
+    # The recency is configurable.
+    strict = ModelConfig(recent_survey_days=30)
+    rows = run(date(2024, 6, 1), surveys=survey, comms=comms, config=strict)
+    assert at(rows, date(2024, 2, 8))["data_confidence"] == "high"
+    assert at(rows, date(2024, 2, 9))["data_confidence"] == "medium"

@@ -346,3 +346,45 @@ def test_the_webserver_lists_assets_and_checks(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_upgrade_that_changes_the_published_columns_plans_a_rebuild(tmp_path):
+    from deltalake import write_deltalake
+
+    from fitmodel.score import fit_health_schema
+    from pipelines.store import REGISTRY_SCHEMA
+
+    home = Home(tmp_path / "home")
+    registry = (
+        pl.DataFrame({"partnership_id": ["P1"], "file_hash": ["h"]})
+        .with_columns(
+            [
+                pl.lit(None).cast(t).alias(c)
+                for c, t in REGISTRY_SCHEMA.items()
+                if c not in ("partnership_id", "file_hash")
+            ]
+        )
+        .select(list(REGISTRY_SCHEMA))
+    )
+    write_deltalake(str(home.registry), registry.cast(dict(REGISTRY_SCHEMA)).to_arrow())
+    log = pl.DataFrame(
+        [
+            {
+                "as_of": AS_OF,
+                "mode": "rebuild",
+                "rows": 0,
+                "registry_hash": "h",
+                "published_version": 0,
+            }
+        ],
+        schema=rf.REFRESH_LOG_SCHEMA,
+    )
+    write_deltalake(str(rf.refresh_log_path(home)), log.to_arrow())
+    current = pl.DataFrame(schema={**fit_health_schema(), "computed_at": pl.Datetime("us", "UTC")})
+    write_deltalake(str(rf.fit_health_path(home)), current.to_arrow())
+    assert rf.plan_refresh(home, AS_OF).mode == "incremental"
+    older = current.drop("data_confidence")
+    write_deltalake(
+        str(rf.fit_health_path(home)), older.to_arrow(), mode="overwrite", schema_mode="overwrite"
+    )
+    assert rf.plan_refresh(home, AS_OF).mode == "rebuild"
