@@ -18,7 +18,7 @@ import polars as pl
 
 from fitmodel.config import ModelConfig
 from fitmodel.indicators import DAY, Events, P
-from fitmodel.score import iter_fit_health
+from fitmodel.score import TIE, iter_fit_health
 
 
 def first_affected_day(affected: date | None, previous_as_of: date | None) -> date | None:
@@ -96,3 +96,60 @@ def replace_days(previous: pl.LazyFrame, fresh: pl.LazyFrame, start: date | None
     """`previous` with its days from `start` on replaced by `fresh` (what publishing does)."""
     kept = [] if start is None else [previous.filter(pl.col(DAY) < start)]
     return pl.concat([*kept, fresh]).sort(P, DAY)
+
+
+RESTATEMENT_SCHEMA = pl.Schema(
+    {
+        P: pl.String(),
+        DAY: pl.Date(),
+        "fit_score_before": pl.Float64(),
+        "fit_score_after": pl.Float64(),
+        "fit_score_change": pl.Float64(),
+        "band_before": pl.String(),
+        "band_after": pl.String(),
+        "changed_columns": pl.List(pl.String()),
+    }
+)
+"""One row per already published partnership-day whose values a refresh changed."""
+
+
+def restatements(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """The partnership-days present in both `before` (published) and `after` (recomputed)
+    whose values differ (beyond float noise), with the fit score before and after and the
+    names of the columns that changed."""
+    columns = [c for c in after.columns if c in before.columns and c not in (P, DAY, "computed_at")]
+    joined = before.select(P, DAY, *columns).join(
+        after.select(P, DAY, *columns), on=[P, DAY], suffix="_new"
+    )
+
+    def apart(old: pl.Expr, new: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+        if dtype.is_float():
+            return (old.is_null() != new.is_null()) | ((old - new).abs() > TIE).fill_null(False)
+        if isinstance(dtype, pl.Struct):
+            return (old.is_null() != new.is_null()) | pl.any_horizontal(
+                apart(old.struct.field(f.name), new.struct.field(f.name), f.dtype)
+                for f in dtype.fields
+            ).fill_null(False)
+        return old.ne_missing(new)
+
+    def differs(c: str) -> pl.Expr:
+        return apart(pl.col(c), pl.col(f"{c}_new"), joined.schema[c])
+
+    flags = [pl.when(differs(c)).then(pl.lit(c)) for c in columns]
+    change = pl.col("fit_score_new") - pl.col("fit_score")
+    return (
+        joined.with_columns(pl.concat_list(flags).list.drop_nulls().alias("changed_columns"))
+        .filter(pl.col("changed_columns").list.len() > 0)
+        .select(
+            P,
+            DAY,
+            pl.col("fit_score").alias("fit_score_before"),
+            pl.col("fit_score_new").alias("fit_score_after"),
+            change.alias("fit_score_change"),
+            pl.col("band").alias("band_before"),
+            pl.col("band_new").alias("band_after"),
+            "changed_columns",
+        )
+        .sort(DAY, P)
+        .cast(dict(RESTATEMENT_SCHEMA))
+    )

@@ -4,7 +4,8 @@ Write–audit–publish: the candidate (the recomputed days) is written to
 `<home>/candidate/fit_health` with its plan; checks audit it; only then does `publish` replace
 those days in `<home>/published/fit_health`, in one Delta commit, and record the refresh in
 `<home>/refresh_log`. A candidate that fails its checks is never published, and the last good
-version stays readable.
+version stays readable. Publishing also records, in `<home>/published/restatements`, every
+already published partnership-day the new rows change (late events restate history).
 
 Which days: see `fitmodel.incremental`. The events that arrived since the last refresh are
 those ingested after its watermark (the newest `ingested_at` it had seen); the earliest of
@@ -24,7 +25,12 @@ from deltalake import write_deltalake
 
 from fitmodel.config import CornersConfig
 from fitmodel.events import STREAMS
-from fitmodel.incremental import first_affected_day, recompute
+from fitmodel.incremental import (
+    RESTATEMENT_SCHEMA,
+    first_affected_day,
+    recompute,
+    restatements,
+)
 from fitmodel.indicators import Events
 from fitmodel.score import fit_health_schema
 from pipelines import store
@@ -206,6 +212,23 @@ def write_published(path: Path, rows: pl.DataFrame, start: date | None) -> None:
         )
 
 
+def restatements_path(home: Home) -> Path:
+    return home.published / "restatements"
+
+
+def _restated(home: Home, rows: pl.DataFrame, plan: Plan, last: dict | None) -> pl.DataFrame:
+    """Already published days that `rows` change (see `fitmodel.incremental.restatements`)."""
+    path = fit_health_path(home)
+    if plan.start is None or last is None or not store.exists(path) or plan.start > last["as_of"]:
+        return pl.DataFrame(schema=RESTATEMENT_SCHEMA)
+    before = (
+        pl.scan_delta(str(path))
+        .filter(pl.col("as_of").is_between(plan.start, last["as_of"]))
+        .collect()
+    )
+    return restatements(before, rows)
+
+
 def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
     """Replace the plan's days in the published table in one commit; returns its new version,
     or None when there was nothing to change."""
@@ -219,8 +242,16 @@ def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
     )
     version = None
     if not unchanged:
+        restated = _restated(home, rows, plan, last)
         write_published(path, rows, None if not store.exists(path) else plan.start)
         version = store.version(path)
+        if restated.height:
+            stamped = restated.with_columns(
+                pl.lit(plan.as_of).alias("refresh_as_of"),
+                pl.lit(version, pl.Int64).alias("published_version"),
+                pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("restated_at"),
+            )
+            write_deltalake(str(restatements_path(home)), stamped.to_arrow(), mode="append")
     entry = pl.DataFrame(
         [
             {

@@ -112,7 +112,7 @@ class Home:
             "registry": self.registry,
             "ingest_log": self.ingest_log,
         }
-        for name in ("fit_health", "alerts"):
+        for name in ("fit_health", "alerts", "restatements"):
             named[name] = self.published / name
         named["alert_actions"] = self.root / "alert_actions"
         for name in ("outbox", "deliveries"):

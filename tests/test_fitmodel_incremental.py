@@ -96,3 +96,36 @@ def test_incremental_refresh_equals_full_rebuild(plan, chunk):
         previous_as_of = as_of
         full = fit_health(events, REGISTRY, as_of, CONFIG)
         assert_frame_equal(current.collect(), full.collect())
+
+
+def test_restatements_name_the_changed_columns_and_ignore_float_noise():
+    from datetime import date
+
+    from fitmodel.incremental import restatements
+
+    day = date(2025, 1, 1)
+    before = pl.DataFrame(
+        {
+            "partnership_id": ["P1", "P2", "P3"],
+            "as_of": [day] * 3,
+            "fit_score": [70.0, 55.0, None],
+            "band": ["healthy", "watch", "insufficient_data"],
+            "comms_90d": [3, 4, 0],
+            "score_change_by_component": [{"survey": 1.0}, {"survey": 2.0}, None],
+        }
+    )
+    after = before.with_columns(
+        pl.Series("fit_score", [70.0 + 1e-12, 48.0, None]),
+        pl.Series("band", ["healthy", "at_risk", "insufficient_data"]),
+        pl.Series("comms_90d", [3, 4, 1]),
+        pl.Series("score_change_by_component", [{"survey": 1.0}, {"survey": 2.5}, None]),
+    )
+    out = restatements(before, after)
+    assert out["partnership_id"].to_list() == ["P2", "P3"]
+    p2, p3 = out.row(0, named=True), out.row(1, named=True)
+    assert p2["changed_columns"] == ["fit_score", "band", "score_change_by_component"]
+    assert p2["fit_score_change"] == -7.0 and (p2["band_before"], p2["band_after"]) == (
+        "watch",
+        "at_risk",
+    )
+    assert p3["changed_columns"] == ["comms_90d"] and p3["fit_score_change"] is None

@@ -181,6 +181,16 @@ def test_late_events_change_exactly_the_affected_days_and_match_a_rebuild(refres
     )
     assert changed["partnership_id"].unique().to_list() == ["P00001"]
     assert changed["as_of"].min() == late_day and changed["as_of"].max() == AS_OF
+    # The restated days are recorded, with the fit score before and after.
+    restated = pl.read_delta(str(home.published / "restatements"))
+    assert restated["partnership_id"].unique().to_list() == ["P00001"]
+    assert set(changed["as_of"]) <= set(restated["as_of"])
+    assert all("comms_90d" in c for c in restated["changed_columns"])
+    scores = restated.join(
+        after.select("partnership_id", "as_of", "fit_score"), on=["partnership_id", "as_of"]
+    )
+    assert scores["fit_score_after"].equals(scores["fit_score"], check_names=False)
+    assert restated["refresh_as_of"].unique().to_list() == [AS_OF]
     assert rf.last_refresh(home)["start"] == late_day
     rebuilt = corners("rebuild", "--home", str(home.root), "--landing", str(landing), "--quiet")
     assert rebuilt.returncode == 0, rebuilt.stderr
