@@ -312,6 +312,59 @@ def cmd_alerts_snooze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from fitmodel.explain import ExplainError, explain
+    from pipelines.refresh import events_of, fit_health_path
+
+    home = _home(args)
+    path = fit_health_path(home)
+    if not store.exists(path):
+        raise CliError(f"no fit_health table yet in {path.parent}: run corners refresh first")
+    try:
+        result = explain(
+            pl.scan_delta(str(path)),
+            events_of(home),
+            args.partnership_id,
+            args.as_of,
+            args.days,
+            _config(args).model,
+        )
+    except ExplainError as exc:
+        raise CliError(str(exc)) from None
+    print(render_explanation(result))
+    return EXIT_OK
+
+
+def _num(value, fmt: str = ".1f") -> str:
+    return "null" if value is None else format(value, fmt)
+
+
+def render_explanation(result) -> str:
+    s = result.summary.row(0, named=True)
+    lines = [
+        f"{s['partnership_id']} {s['name']} (owner {s['owner']}), {s['since']} → {s['as_of']}",
+        f"fit score {_num(s['fit_score_then'])} → {_num(s['fit_score'])} "
+        f"(change {_num(s['change'], '+.1f')}), band {s['band_then']} → {s['band']}, "
+        f"data confidence {s['data_confidence']}",
+        "",
+        "change by component (its weighted share of the score; they add up to the change):",
+    ]
+    for r in result.components.iter_rows(named=True):
+        lines.append(
+            f"  {r['component']:<15} {_num(r['change'], '+6.1f'):>6}   "
+            f"score {_num(r['score_then'])} → {_num(r['score_now'])}, weight {r['weight']:g}"
+        )
+    if not result.evidence:
+        lines += ["", "no component pulled the score down over the period"]
+    for name, frame in result.evidence.items():
+        lines += ["", f"{name}: {result.notes[name]}"]
+        with pl.Config(
+            tbl_rows=40, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=200
+        ):
+            lines.append(str(frame) if frame.height else "  (no events)")
+    return "\n".join(lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample data, then a full refresh through yesterday, with a summary."""
     from datetime import UTC, datetime, timedelta
@@ -533,6 +586,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--until", type=_date, required=True, help="last snoozed day (YYYY-MM-DD)")
     a.set_defaults(action_func=cmd_alerts_snooze)
+
+    p = sub.add_parser(
+        "explain",
+        parents=[common],
+        formatter_class=raw,
+        help="why a partnership's fit score moved, down to the events",
+        description="Compare a partnership's fit-health row on --as-of (default: its latest) "
+        "with the row --days earlier: score, band and data confidence, the change by "
+        "component (SPEC score_change_by_component over the period), and for the components "
+        "that pulled the score down the most, the events behind them with date and event id. "
+        "In Python: fitmodel.explain.explain(...) returns the same as data frames.",
+        epilog=_examples(
+            "corners explain P00015\ncorners explain P00015 --as-of 2026-10-01 --days 90"
+        ),
+    )
+    p.add_argument("partnership_id", help="the partnership, e.g. P00015")
+    p.add_argument("--as-of", type=_date, help="the day to explain (default: its latest row)")
+    p.add_argument(
+        "--days", type=int, default=30, help="compare with this many days earlier (default 30)"
+    )
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(
         "demo",

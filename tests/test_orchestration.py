@@ -398,3 +398,24 @@ def test_an_upgrade_that_changes_the_published_columns_plans_a_rebuild(tmp_path)
         str(rf.fit_health_path(home)), older.to_arrow(), mode="overwrite", schema_mode="overwrite"
     )
     assert rf.plan_refresh(home, AS_OF).mode == "rebuild"
+
+
+def test_explain_prints_the_change_by_component_and_the_events_behind_it(refreshed):
+    home, _, _ = refreshed
+    latest = published(home).filter(pl.col("as_of") == AS_OF)
+    worst = (
+        latest.filter(pl.col("score_change_30d").is_not_null())
+        .sort("score_change_30d")
+        .row(0, named=True)
+    )
+    out = corners("explain", worst["partnership_id"], "--home", str(home.root), check=True).stdout
+    assert out.startswith(f"{worst['partnership_id']} {worst['name']}")
+    assert f"(change {worst['score_change_30d']:+.1f})" in out
+    assert f"data confidence {worst['data_confidence']}" in out
+    driver = worst["top_negative_driver"]
+    if driver:
+        assert f"\n{driver}: " in out  # its evidence section
+    missing = corners("explain", "P99999", "--home", str(home.root))
+    assert (
+        missing.returncode == 2 and "no fit-health rows for partnership 'P99999'" in missing.stderr
+    )
