@@ -5,7 +5,7 @@ import polars as pl
 from great_expectations import expectations as gxe
 
 from assets.alerts import alerts
-from checks.ge import Check, run_checks
+from checks.ge import Check, recorded, run_checks
 from pipelines import store
 from pipelines.alerting import alerts_path
 from pipelines.resources import CornersResource
@@ -41,4 +41,6 @@ def alerts_checks(corners: CornersResource):
     registry = store.scan(home.registry, REGISTRY_SCHEMA).select("partnership_id").collect()
     open_now = table.filter(pl.col("status") == "open").select("alert_id", "partnership_id", "rule")
     checks = _checks(registry["partnership_id"].to_list())
-    yield from run_checks({"open": open_now}, checks, {"open": ["alert_id"]})
+    yield from recorded(
+        home, "alerts", run_checks({"open": open_now}, checks, {"open": ["alert_id"]})
+    )

@@ -5,7 +5,7 @@ import polars as pl
 from great_expectations import expectations as gxe
 
 from assets.ingest import EVENT_ASSETS
-from checks.ge import Check, run_checks
+from checks.ge import Check, recorded, run_checks
 from fitmodel.events import ENVELOPE, EVENT_TYPES, STREAMS, stream_fields
 from pipelines import store
 from pipelines.resources import CornersResource
@@ -87,7 +87,8 @@ def _check_factory(stream: str):
             )
         )
         ids = newest.select("event_id").with_columns(pl.lit(duplicated).alias("duplicated_ids"))
-        yield from run_checks({"ids": ids, "rows": rows}, checks, {"rows": ["event_id"]})
+        results = run_checks({"ids": ids, "rows": rows}, checks, {"rows": ["event_id"]})
+        yield from recorded(corners.layout, EVENT_ASSETS[stream], results)
 
     return _checks
 

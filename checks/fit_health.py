@@ -5,7 +5,7 @@ import polars as pl
 from great_expectations import expectations as gxe
 
 from assets.fit import fit_health_candidate
-from checks.ge import Check, run_checks
+from checks.ge import Check, recorded, run_checks
 from fitmodel.config import ModelConfig
 from fitmodel.score import COMPONENTS, TIE
 from pipelines import refresh as rf
@@ -141,4 +141,4 @@ def fit_health_candidate_checks(corners: CornersResource):
         "rows": derived(rows, corners.settings.model),
         "coverage": coverage(rows, registry, plan),
     }
-    yield from run_checks(frames, CHECKS, KEYS)
+    yield from recorded(home, "fit_health_candidate", run_checks(frames, CHECKS, KEYS))

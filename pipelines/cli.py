@@ -153,6 +153,11 @@ def _refresh_summary(home: Home) -> str:
         + ", ".join(f"{b} {n}" for b, n in bands.iter_rows()),
     ]
     lines += _alerts_summary(home)
+    from pipelines.report import report_path
+
+    report = report_path(home, last["as_of"])
+    if report.exists():
+        lines.append(f"report: {report}")
     return "\n".join(lines)
 
 
@@ -363,6 +368,17 @@ def render_explanation(result) -> str:
         ):
             lines.append(str(frame) if frame.height else "  (no events)")
     return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.refresh import fit_health_path
+    from pipelines.report import build_report
+
+    home = _home(args)
+    if not store.exists(fit_health_path(home)):
+        raise CliError(f"no fit_health table yet in {home.published}: run corners refresh first")
+    print(build_report(home, _config(args), args.as_of))
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -607,6 +623,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=int, default=30, help="compare with this many days earlier (default 30)"
     )
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        formatter_class=raw,
+        help="write the HTML fit-health report again",
+        description="Write <home>/reports/<as_of>.html (every refresh does) and print its path: "
+        "a self-contained page (no network needed) with bands over time, biggest movers, "
+        "trends of partnerships at risk, corner distributions, data confidence, open alerts, "
+        "restatements and data quality.",
+        epilog=_examples("corners report\ncorners report --as-of 2026-10-31"),
+    )
+    p.add_argument("--as-of", type=_date, help="the day to report on (default: the latest)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
         "demo",

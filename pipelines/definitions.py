@@ -12,13 +12,21 @@ import dagster as dg
 from assets.alerts import alert_notifications, alerts
 from assets.fit import fit_health, fit_health_candidate
 from assets.ingest import landing_ingest
+from assets.report import fit_health_report
 from checks.alerts import alerts_checks
 from checks.events import EVENT_CHECKS
 from checks.fit_health import fit_health_candidate_checks
 from fitmodel.config import CornersConfig, load_config
 from pipelines.resources import CornersResource
 
-ASSETS = [landing_ingest, fit_health_candidate, fit_health, alerts, alert_notifications]
+ASSETS = [
+    landing_ingest,
+    fit_health_candidate,
+    fit_health,
+    alerts,
+    alert_notifications,
+    fit_health_report,
+]
 CHECKS = [fit_health_candidate_checks, *EVENT_CHECKS, alerts_checks]
 
 refresh_job = dg.define_asset_job(

@@ -115,6 +115,7 @@ class Home:
         for name in ("fit_health", "alerts", "restatements"):
             named[name] = self.published / name
         named["alert_actions"] = self.root / "alert_actions"
+        named["check_results"] = self.root / "check_results"
         for name in ("outbox", "deliveries"):
             named[name] = self.notifications / name
         return named

@@ -82,6 +82,7 @@ def test_the_graph_is_what_we_expect():
         "fit_health": "fit",
         "alerts": "alerts",
         "alert_notifications": "alerts",
+        "fit_health_report": "report",
     }
     checks = {spec.name: spec.blocking for group in CHECKS for spec in group.check_specs}
     assert {n for n, blocking in checks.items() if blocking} == {
@@ -100,7 +101,7 @@ def test_the_graph_is_what_we_expect():
     assert graph.get(dg.AssetKey("fit_health")).parent_keys == {dg.AssetKey("fit_health_candidate")}
     for spec in ASSETS:
         for key in spec.keys:
-            assert spec.descriptions_by_key[key].startswith("One row per")
+            assert spec.descriptions_by_key[key].startswith("One ")  # the grain first
 
 
 def test_the_schedule_refreshes_through_yesterday_at_the_configured_time():

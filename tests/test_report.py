@@ -1,0 +1,104 @@
+"""The fit-health report: written by every refresh, self-contained, rendered by a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import date
+
+import pytest
+
+from pipelines.report import CHARTS
+from pipelines.sample import write_sample
+from tests.helpers import ROOT, corners
+
+AS_OF = date(2025, 6, 30)
+ARTIFACTS = ROOT / ".ci" / "artifacts"
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    pytest.fail("no Chromium on PATH: install Debian's chromium (bash .ci/run does)")
+
+
+def browse(page, *extra: str, profile) -> subprocess.CompletedProcess:
+    """Open `page` in headless Chromium, let its scripts run, and do what `extra` asks."""
+    return subprocess.run(
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=20000",
+            *extra,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    landing = root / "landing"
+    write_sample(landing, partnerships=16, days=200, seed=3, bad_rate=0.01, end=AS_OF)
+    home = root / "home"
+    args = ("--home", str(home), "--landing", str(landing), "--as-of", AS_OF.isoformat())
+    done = corners("refresh", *args, "--quiet", check=True)
+    path = home / "reports" / f"{AS_OF}.html"
+    assert f"report: {path}" in done.stdout
+    return path
+
+
+def test_every_refresh_writes_a_self_contained_report(report):
+    page = report.read_text(encoding="utf-8")
+    assert "<title>corners report 2025-06-30</title>" in page
+    # Nothing to fetch: no external scripts, styles or images.
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
+    assert "Plotly" in page and len(page) > 3_000_000  # plotly.js is inlined
+    for heading in (
+        "Partnerships per band over time",
+        "Biggest movers of the last 30 days",
+        "At risk or degrading",
+        "distribution",
+        "Open alerts (",
+        "Notable restatements",
+        "Data quality",
+        "Quarantined lines by reason",
+    ):
+        assert heading in page
+    assert re.search(r"\d+ of \d+ data-quality checks passed", page)
+    assert "malformed_json" in page  # the quarantine chart's data
+
+
+def test_the_report_renders_its_charts_in_headless_chromium(report, tmp_path):
+    dom = browse(report, "--dump-dom", profile=tmp_path / "profile-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for chart in CHARTS:
+        found = re.search(rf'<div id="{chart}" class="([^"]*)"', dom.stdout)
+        assert found, f"chart {chart} is missing"
+        # Plotly marks a div js-plotly-plot once it has drawn the figure into it.
+        assert "js-plotly-plot" in found.group(1), f"chart {chart} was not drawn"
+    assert dom.stdout.count('class="main-svg"') >= len(CHARTS)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    done = browse(
+        report,
+        f"--screenshot={shot}",
+        "--window-size=1300,4000",
+        profile=tmp_path / "profile-shot",
+    )
+    assert done.returncode == 0 and shot.stat().st_size > 50_000, done.stderr[-2000:]
+    print(f"screenshot of the report: {shot}")
