@@ -213,7 +213,7 @@ def daily_inputs(
     last_seen: pl.LazyFrame | None = None,
 ) -> Inputs:
     """Aggregate the events per partnership and day (streamable, and far smaller than the
-    events). With `start`, only events from `start` minus the longest window are read
+    events). With `start`, only events from `start` minus their stream's longest window are read
     (escalations are read whole: pairing needs every open and resolution), and `last_seen`
     (P, `_last`) gives each partnership's last event date before `start`, so
     days-since-last-event needs no full scan either."""
@@ -221,16 +221,16 @@ def daily_inputs(
     cutoff = pl.lit(as_of)
     history = events
     if start is not None:
-        horizon = start - timedelta(
-            days=max(
-                w.unscheduled_comms_days, w.activity_days, w.survey_days, config.recent_survey_days
-            )
-        )
+        # Each stream back to its own longest window: an older event is out of every window
+        # from `start` on.
+        def back(frame: pl.LazyFrame, *windows: int) -> pl.LazyFrame:
+            return _since(frame, start - timedelta(days=max(windows)))
+
         events = Events(
-            _since(events.meetings, horizon),
+            back(events.meetings, w.activity_days),
             events.escalations,
-            _since(events.communications, horizon),
-            _since(events.surveys, horizon),
+            back(events.communications, w.unscheduled_comms_days, w.activity_days),
+            back(events.surveys, w.survey_days, config.recent_survey_days),
         )
     day = _day().alias("_d")
 
