@@ -35,8 +35,9 @@ def last_seen(
     previous: pl.LazyFrame, events: Events, registry: pl.LazyFrame, day: date
 ) -> pl.LazyFrame:
     """Each partnership's last event date before `day`, from the previous rows of day − 1
-    (its `days_since_last_event`); partnerships without such a row are looked up in the
-    events, which only reads events before `day` of those few partnerships."""
+    (its `days_since_last_event`); partnerships still running on `day` without such a row
+    (new ones) are looked up in the events, which only reads events before `day` of those
+    few partnerships."""
     before = day - timedelta(days=1)
     seeds = (
         previous.filter(pl.col(DAY) == before)
@@ -44,7 +45,9 @@ def last_seen(
         .collect()  # one read of one day (one partition of the published table)
         .lazy()
     )
-    missing = registry.select(P).join(seeds, on=P, how="anti").collect()[P]
+    # Only partnerships with rows from `day` on need it: not those that ended before.
+    current = registry.filter(pl.col("ended_on").is_null() | (pl.col("ended_on") >= day))
+    missing = current.select(P).join(seeds, on=P, how="anti").collect()[P]
     if missing.is_empty():
         return seeds.filter(pl.col("_last").is_not_null())
     cutoff = datetime.combine(day, time(), UTC)
