@@ -102,3 +102,26 @@ def test_the_report_renders_its_charts_in_headless_chromium(report, tmp_path):
     )
     assert done.returncode == 0 and shot.stat().st_size > 50_000, done.stderr[-2000:]
     print(f"screenshot of the report: {shot}")
+
+
+def test_the_report_lists_days_that_late_events_restated(report):
+    from datetime import timedelta
+
+    from tests.helpers import survey, write_lines
+
+    home = report.parent.parent
+    landing = home.parent / "landing"
+    late = AS_OF - timedelta(days=10)
+    write_lines(
+        landing / "surveys" / "late" / "late.jsonl",
+        [
+            survey(f"late-{i}", pid="P00002", at=f"{late}T09:00:00Z", scores=(1, 1, 1, 1))
+            for i in range(3)
+        ],
+    )
+    args = ("--home", str(home), "--landing", str(landing), "--as-of", AS_OF.isoformat())
+    corners("refresh", *args, "--quiet", check=True)
+    page = report.read_text(encoding="utf-8")
+    section = page[page.index("Notable restatements") : page.index("<h2>Data quality")]
+    assert "<table>" in section and "P00002" in section
+    assert f"<td>{late}</td>" in section  # the first restated day
