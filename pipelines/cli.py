@@ -317,14 +317,21 @@ def cmd_alerts_snooze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
-    from fitmodel.explain import ExplainError, explain
-    from pipelines.refresh import events_of, fit_health_path
+def _published_fit_health(home: Home) -> Path:
+    from pipelines.refresh import fit_health_path
 
-    home = _home(args)
     path = fit_health_path(home)
     if not store.exists(path):
         raise CliError(f"no fit_health table yet in {path.parent}: run corners refresh first")
+    return path
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from fitmodel.explain import ExplainError, explain
+    from pipelines.refresh import events_of
+
+    home = _home(args)
+    path = _published_fit_health(home)
     try:
         result = explain(
             pl.scan_delta(str(path)),
@@ -371,12 +378,10 @@ def render_explanation(result) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.refresh import fit_health_path
     from pipelines.report import build_report
 
     home = _home(args)
-    if not store.exists(fit_health_path(home)):
-        raise CliError(f"no fit_health table yet in {home.published}: run corners refresh first")
+    _published_fit_health(home)
     print(build_report(home, _config(args), args.as_of))
     return EXIT_OK
 
