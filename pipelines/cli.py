@@ -426,9 +426,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("quarantined lines by reason: " + ", ".join(f"{r} {n}" for r, n in counts.iter_rows()))
     print(f"tables: {home.published}/fit_health, {home.root}/events/<stream>, {home.quarantine}")
     print(
-        f'query:  corners --home {home.root} query "SELECT band, count(*) FROM fit_health '
+        f'query:  corners query --home {home.root} "SELECT band, count(*) FROM fit_health '
         'WHERE as_of = (SELECT max(as_of) FROM fit_health) GROUP BY band"'
     )
+    if movers.height:
+        print(f"why:    corners explain {movers['partnership_id'][0]} --home {home.root}")
     print(
         f"UI:     CORNERS_HOME={home.root} DAGSTER_HOME={home.dagster} "
         "dagster dev -w workspace.yaml"

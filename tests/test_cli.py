@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import polars as pl
 
 from tests.helpers import corners
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("sample", "ingest", "refresh", "rebuild", "query", "demo"):
+    for command in (
+        "sample",
+        "ingest",
+        "refresh",
+        "rebuild",
+        "query",
+        "alerts",
+        "explain",
+        "report",
+        "demo",
+    ):
         result = corners(command, "--help", check=True)
         assert "examples:" in result.stdout and f"corners {command}" in result.stdout
 
@@ -19,6 +32,14 @@ def test_demo_refreshes_sample_data_and_summarises_it(tmp_path):
     assert "partnerships per band (latest day):" in result.stdout
     assert "quarantined lines by reason:" in result.stdout
     assert "dagster dev -w workspace.yaml" in result.stdout
+    assert "open alerts: " in result.stdout and "notifications: " in result.stdout
+    report = result.stdout.split("report: ")[1].splitlines()[0]
+    assert report.startswith(str(home / "reports")) and Path(report).stat().st_size > 1_000_000
+    why = result.stdout.split("why:    ")[1].splitlines()[0].split()
+    assert why[0] == "corners"
+    assert corners(*why[1:], check=True).stdout.count("change by component") == 1
+    query = result.stdout.split("query:  ")[1].splitlines()[0]
+    assert query.startswith(f"corners query --home {home} ")
     read = int(result.stdout.split("ingested: ")[1].split(" lines")[0].replace(",", ""))
     stored = pl.concat(
         [pl.read_delta(str(home / "events" / s)) for s in ("meetings", "communications")],
@@ -29,9 +50,7 @@ def test_demo_refreshes_sample_data_and_summarises_it(tmp_path):
     assert "0 lines read" in again.stdout  # the landing folder was already ingested
     bands = pl.read_delta(str(home / "published" / "fit_health"))["band"].unique().to_list()
     assert set(bands) <= {"healthy", "watch", "at_risk", "insufficient_data"} and len(bands) >= 3
-    query = result.stdout.split("query:  ")[1].splitlines()[0]
-    sql = query.split('query "')[1].rstrip('"')
-    answer = corners("query", "--home", str(home), sql, "--format", "csv", check=True)
+    answer = corners(*shlex.split(query)[1:], "--format", "csv", check=True)
     assert answer.stdout.startswith("band,")
 
 
