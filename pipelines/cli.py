@@ -142,8 +142,8 @@ def _refresh_summary(home: Home) -> str:
     from pipelines.refresh import fit_health_path, last_refresh
 
     last = last_refresh(home)
-    table = pl.scan_delta(str(fit_health_path(home)))
-    latest = table.filter(pl.col("as_of") == pl.col("as_of").max().over("partnership_id"))
+    # The partnerships running on as_of: one partition of the table.
+    latest = pl.scan_delta(str(fit_health_path(home))).filter(pl.col("as_of") == last["as_of"])
     bands = latest.group_by("band").len().sort("band").collect()
     lines = [
         f"published fit_health through {last['as_of']} ({last['mode']}: "
@@ -411,8 +411,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"ingested: {read:,} lines read = {stored:,} stored + {dupes:,} duplicates + "
         f"{quarantined:,} quarantined"
     )
-    rows = pl.read_delta(str(fit_health_path(home)))
-    latest = rows.filter(pl.col("as_of") == pl.col("as_of").max().over("partnership_id"))
+    latest = pl.read_delta(str(fit_health_path(home))).filter(pl.col("as_of") == as_of)
     movers = latest.filter(pl.col("score_change_30d").is_not_null()).sort("score_change_30d")
     print("most degraded over 30 days:")
     for r in movers.head(5).iter_rows(named=True):

@@ -318,9 +318,7 @@ def build_report(home: Home, config: CornersConfig, as_of: date | None = None) -
     if as_of is None:
         as_of = history.select(pl.col("as_of").max()).collect().item()
     history = history.filter(pl.col("as_of") <= as_of)
-    latest = history.filter(
-        pl.col("as_of") == pl.col("as_of").max().over("partnership_id")
-    ).collect()
+    latest = history.filter(pl.col("as_of") == as_of).collect()  # partnerships running then
     bands = dict(latest.group_by("band").len().iter_rows())
     tiles = "".join(
         f'<div class="tile" style="background:{colour}"><b>{bands.get(band, 0)}</b>{band}</div>'
@@ -332,7 +330,7 @@ def build_report(home: Home, config: CornersConfig, as_of: date | None = None) -
     model = config.model
     body = f"""
 <h1>corners fit-health report</h1>
-<p class="note">as of {as_of} · {latest.height} partnerships · generated from
+<p class="note">as of {as_of} · {latest.height} partnerships running · generated from
 {html.escape(str(fit_health_path(home)))}</p>
 <div class="tiles">{tiles}</div>
 
