@@ -420,3 +420,27 @@ def test_explain_prints_the_change_by_component_and_the_events_behind_it(refresh
     assert (
         missing.returncode == 2 and "no fit-health rows for partnership 'P99999'" in missing.stderr
     )
+
+
+def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
+    from checks.events import EVENT_CHECKS
+    from pipelines.store import append
+
+    landing = tmp_path / "landing"
+    write_sample(landing, partnerships=2, days=40, seed=1, end=AS_OF)
+    home = Home(tmp_path / "home")
+    corners("ingest", "--home", str(home.root), "--landing", str(landing), "--quiet", check=True)
+    resource = CornersResource(home=str(home.root), landing=str(landing))
+    check = next(c for c in EVENT_CHECKS if "meeting" in c.node_def.name)
+
+    def unique_passed() -> bool:
+        results = list(check(corners=resource))
+        return next(r for r in results if r.check_name.endswith("unique_event_id")).passed
+
+    assert unique_passed()
+    stored = pl.read_delta(str(home.events("meetings")))
+    again = stored.head(1).with_columns(
+        (pl.col("ingested_at") + timedelta(hours=1)).alias("ingested_at")
+    )
+    append(home.events("meetings"), again, "a-buggy-writer")
+    assert not unique_passed()

@@ -82,3 +82,8 @@ def test_trajectories_differ_in_activity(tmp_path):
     )
     quiet = dict(late.iter_rows()).get("P00005", 0)
     assert quiet < 5  # the quiet partnership has gone silent
+
+
+def test_a_tiny_sample_without_every_kind_of_event_is_still_written(tmp_path):
+    summary = write_sample(tmp_path / "landing", partnerships=1, days=5, seed=2)
+    assert summary.partnerships == 1 and summary.lines > 0
