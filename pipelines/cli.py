@@ -340,6 +340,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             args.as_of,
             args.days,
             _config(args).model,
+            drivers=args.drivers,
         )
     except ExplainError as exc:
         raise CliError(str(exc)) from None
@@ -627,6 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, help="the day to explain (default: its latest row)")
     p.add_argument(
         "--days", type=int, default=30, help="compare with this many days earlier (default 30)"
+    )
+    p.add_argument(
+        "--drivers",
+        type=int,
+        default=3,
+        help="show the events behind this many negative components (default 3; 6 = all)",
     )
     p.set_defaults(func=cmd_explain)
 

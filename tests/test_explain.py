@@ -78,3 +78,49 @@ def test_explain_over_another_period_and_for_the_latest_row_by_default():
         explain(rows, stream, "P9", config=CONFIG)
     with pytest.raises(ExplainError, match="no fit-health row for 'P1' on 2023-01-01"):
         explain(rows, stream, "P1", date(2023, 1, 1), config=CONFIG)
+
+
+def test_every_component_can_be_traced_to_its_events():
+    from tests.test_fitmodel_golden import comm, meet
+
+    stream = Events(
+        table("meetings", [meet(1, "2024-01-15T10:00:00Z", ideas=6)]),
+        table(
+            "escalations",
+            [
+                opened(1, "E1", "2024-02-10T09:00:00Z"),
+                resolved(1, "E1", "2024-02-12T09:00:00Z"),
+                opened(2, "E2", "2024-05-01T09:00:00Z"),
+            ],
+        ),
+        table(
+            "communications",
+            [comm(i, "2024-02-15T10:00:00Z", by="ab"[i % 2]) for i in range(10)]
+            + [comm(100 + i, "2024-05-20T10:00:00Z", scheduled=True) for i in range(4)],
+        ),
+        table(
+            "surveys",
+            [
+                surv(1, "2024-02-01T10:00:00Z", "a", (9, 9, 9, 9)),
+                surv(2, "2024-05-01T10:00:00Z", "a", (5, 5, 5, 5)),
+            ],
+        ),
+    )
+    as_of = date(2024, 6, 1)
+    rows = fit_health(stream, reg(("P1", date(2024, 1, 1), None)), as_of, CONFIG)
+    result = explain(rows, stream, "P1", as_of, 100, CONFIG, drivers=6)
+    assert set(result.drivers) == set(COMPONENTS)
+    assert result.evidence["innovation"].select("event_id", "ideas_generated", "status").rows() == [
+        ("m1", 6, "left the window")
+    ]
+    assert result.notes["innovation"] == "ideas in 90 days: 6 then, 0 now"
+    assert result.notes["collaboration"].endswith("1/1 then, 0/1 now")
+    escalations = result.evidence["responsiveness"].select("escalation_id", "status").rows()
+    assert escalations == [("E1", "left the window"), ("E2", "open")]
+    assert result.notes["engagement"] == (
+        "unscheduled communications per week: 2.50 then, 0.00 now"
+    )
+    assert (
+        result.notes["balance"] == "communications initiated by a/b in 90 days: 5/5 then, 4/0 now"
+    )
+    assert result.evidence["survey"]["event_id"].to_list() == ["s1", "s2"]
