@@ -16,7 +16,7 @@ import polars as pl
 from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS
 from fitmodel.indicators import DAY, Events, P, pair_escalations
-from fitmodel.score import COMPONENTS, TIE
+from fitmodel.score import COMPONENTS, TIE, share, weight_sum
 
 
 @dataclass
@@ -41,26 +41,22 @@ class ExplainError(ValueError):
     """No row to explain."""
 
 
-def _shares(row: dict, config: ModelConfig) -> dict[str, float]:
-    weights = {n: getattr(config.components, n).weight for n in COMPONENTS}
-    present = {n: row[f"{n}_score"] for n in COMPONENTS}
-    total = sum(w for n, w in weights.items() if present[n] is not None)
-    if not total:
-        return dict.fromkeys(COMPONENTS, 0.0)
-    return {n: (weights[n] * (present[n] or 0.0)) / total for n in COMPONENTS}
-
-
-def _component_table(now: dict, then: dict | None, config: ModelConfig) -> pl.DataFrame:
-    shares_now = _shares(now, config)
-    shares_then = _shares(then, config) if then else dict.fromkeys(COMPONENTS, None)
-    defined = then is not None and now["fit_score"] is not None and then["fit_score"] is not None
+def _component_table(rows: pl.DataFrame, now: date, then: date, config: ModelConfig):
+    """Per component: weight, score then and now, and the change of its weighted share
+    (`fitmodel.score.share`; defined when both days have a fit score)."""
+    scores = [f"{n}_score" for n in COMPONENTS]
+    values = rows.with_columns(weight_sum(config).alias("_weight")).select(
+        DAY, "fit_score", *scores, *[share(n, config).alias(n) for n in COMPONENTS]
+    )
+    a, b = _row(values, now), _row(values, then)
+    defined = a.get("fit_score") is not None and b.get("fit_score") is not None
     return pl.DataFrame(
         {
             "component": list(COMPONENTS),
             "weight": [getattr(config.components, n).weight for n in COMPONENTS],
-            "score_then": [then[f"{n}_score"] if then else None for n in COMPONENTS],
-            "score_now": [now[f"{n}_score"] for n in COMPONENTS],
-            "change": [(shares_now[n] - shares_then[n]) if defined else None for n in COMPONENTS],
+            "score_then": [b.get(f"{n}_score") for n in COMPONENTS],
+            "score_now": [a.get(f"{n}_score") for n in COMPONENTS],
+            "change": [a[n] - b[n] if defined else None for n in COMPONENTS],
         },
         schema={
             "component": pl.String,
@@ -72,6 +68,12 @@ def _component_table(now: dict, then: dict | None, config: ModelConfig) -> pl.Da
     ).sort("change", nulls_last=True)
 
 
+def _row(rows: pl.DataFrame, day: date) -> dict:
+    """The row of `day`, or {} when there is none (before the partnership started)."""
+    found = rows.filter(pl.col(DAY) == day)
+    return found.row(0, named=True) if found.height else {}
+
+
 def _window(events: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
     day = pl.col("occurred_at").dt.date()
     return events.filter(day.is_between(first, last)).with_columns(day.alias("on"))
@@ -79,9 +81,9 @@ def _window(events: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
 
 def _survey(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig):
     n = cfg.windows.survey_days
-    now_from, then_from = as_of - timedelta(days=n - 1), since - timedelta(days=n - 1)
-    rows = (
-        _window(events.surveys.filter(pl.col(P) == pid), then_from, as_of)
+    now_from = as_of - timedelta(days=n - 1)
+    return (
+        _window(events.surveys.filter(pl.col(P) == pid), since - timedelta(days=n - 1), as_of)
         .with_columns(
             pl.when(pl.col("on") >= now_from)
             .then(pl.lit("in window now"))
@@ -93,14 +95,6 @@ def _survey(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig
         .sort("on", "event_id")
         .collect()
     )
-    below = rows.filter(
-        (pl.col("status") == "in window now") & (pl.col("lowest") < cfg.corner_threshold)
-    )
-    note = (
-        f"{rows.filter(pl.col('status') == 'in window now').height} response(s) in the "
-        f"{n}-day window; {below.height} with a corner below {cfg.corner_threshold:g}"
-    )
-    return rows, note
 
 
 def _escalations(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig):
@@ -120,7 +114,7 @@ def _escalations(events: Events, pid: str, as_of: date, since: date, cfg: ModelC
         pl.col("event_id").alias("resolve_event_id"),
     )
     resolved_on = pl.when(pl.col("resolved_on") <= as_of).then(pl.col("resolved_on"))
-    rows = (
+    return (
         pairs.join(opens, on=[P, "escalation_id", "opened_at"], how="left")
         .join(closes, on=[P, "escalation_id", "resolved_at"], how="left")
         .group_by("escalation_id")
@@ -160,25 +154,32 @@ def _escalations(events: Events, pid: str, as_of: date, since: date, cfg: ModelC
         .sort("opened_on", "escalation_id")
         .collect()
     )
-    still_open = rows.filter(pl.col("status") == "open")
-    recent = rows.filter(pl.col("status").is_in(["resolved in period", "resolved in window"]))
-    note = (
-        f"{still_open.height} open (oldest {still_open['open_days'].max() or 0} days), "
-        f"{recent.height} resolved in the {n}-day window"
-        + (
-            f" (median {recent['resolution_days'].median():.1f} days)"
-            if recent.height
-            else " (no resolution time: responsiveness is null)"
-        )
-    )
-    return rows, note
 
 
-def _weekly(frame: pl.LazyFrame, as_of: date, since: date, n: int, **aggs) -> pl.DataFrame:
-    """Counts per 7-day period ending on as_of, from the window before `since` on."""
-    first = since - timedelta(days=n - 1)
+def _meetings(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig, keep):
+    n = cfg.windows.activity_days
     return (
-        _window(frame, first, as_of)
+        _window(events.meetings.filter(pl.col(P) == pid), since - timedelta(days=n - 1), as_of)
+        .filter(keep)
+        .with_columns(
+            pl.when(pl.col("on") > as_of - timedelta(days=n))
+            .then(pl.lit("in window now"))
+            .otherwise(pl.lit("left the window"))
+            .alias("status")
+        )
+        .select("on", "event_id", "meeting_kind", "ideas_generated", "status")
+        .sort("on", "event_id")
+        .collect()
+    )
+
+
+def _communications(events: Events, pid: str, as_of: date, since: date, n: int, **aggs):
+    """Communications per 7-day period ending on as_of, from the `n`-day window before
+    `since` on."""
+    return (
+        _window(
+            events.communications.filter(pl.col(P) == pid), since - timedelta(days=n - 1), as_of
+        )
         .with_columns(
             (
                 pl.lit(as_of)
@@ -192,94 +193,101 @@ def _weekly(frame: pl.LazyFrame, as_of: date, since: date, n: int, **aggs) -> pl
     )
 
 
-def _engagement(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig):
-    n = cfg.windows.unscheduled_comms_days
-    comms = events.communications.filter(pl.col(P) == pid)
-    weeks = _weekly(
-        comms,
-        as_of,
-        since,
-        n,
-        unscheduled=(~pl.col("scheduled")).sum().cast(pl.Int64),
-        scheduled=pl.col("scheduled").sum().cast(pl.Int64),
-        first_event_id=pl.col("event_id").sort_by("occurred_at").first(),
-    )
+def _evidence(
+    name: str,
+    events: Events,
+    pid: str,
+    since: date,
+    now: dict,
+    then: dict,
+    cfg: ModelConfig,
+) -> tuple[pl.DataFrame, str]:
+    """The events behind component `name`, and one line with the published indicators it
+    rests on, then (`then`: the row of `since`, or {}) and now."""
+    as_of = now[DAY]
 
-    def per_week(day: date) -> float:
-        c = _window(comms, day - timedelta(days=n - 1), day).filter(~pl.col("scheduled"))
-        return c.select(pl.len()).collect().item() / (n / 7)
+    def both(column: str, fmt: str = "") -> str:
+        def show(value) -> str:
+            return "-" if value is None else format(value, fmt)
 
-    note = f"unscheduled communications per week: {per_week(since):.2f} then, {per_week(as_of):.2f} now"
-    return weeks, note
+        return f"{show(then.get(column))} then, {show(now[column])} now"
 
-
-def _balance(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig):
-    n = cfg.windows.activity_days
-    comms = events.communications.filter(pl.col(P) == pid)
-    weeks = _weekly(
-        comms,
-        as_of,
-        since,
-        n,
-        by_a=(pl.col("initiated_by") == "a").sum().cast(pl.Int64),
-        by_b=(pl.col("initiated_by") == "b").sum().cast(pl.Int64),
-    )
-
-    def sides(day: date) -> tuple[int, int]:
-        c = _window(comms, day - timedelta(days=n - 1), day)
-        side = pl.col("initiated_by")
-        return (
-            c.select((side == "a").sum().alias("a"), (side == "b").sum().alias("b"))
-            .collect()
-            .row(0)
+    w = cfg.windows
+    if name == "survey":
+        rows = _survey(events, pid, as_of, since, cfg)
+        low = rows.filter(
+            (pl.col("status") == "in window now") & (pl.col("lowest") < cfg.corner_threshold)
         )
-
-    (a0, b0), (a1, b1) = sides(since), sides(as_of)
-    note = f"communications initiated by a/b in {n} days: {a0}/{b0} then, {a1}/{b1} now"
-    return weeks, note
-
-
-def _meetings(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig, ideas: bool):
-    n = cfg.windows.activity_days
-    meetings = events.meetings.filter(pl.col(P) == pid)
-    keep = (
-        pl.col("ideas_generated") > 0
-        if ideas
-        else pl.col("meeting_kind") == "joint_problem_solving"
-    )
-    rows = (
-        _window(meetings, since - timedelta(days=n - 1), as_of)
-        .filter(keep)
-        .with_columns(
-            pl.when(pl.col("on") > as_of - timedelta(days=n))
-            .then(pl.lit("in window now"))
-            .otherwise(pl.lit("left the window"))
-            .alias("status")
+        return rows, (
+            f"{now['survey_responses_120d']} response(s) in the {w.survey_days}-day window; "
+            f"{low.height} with a corner below {cfg.corner_threshold:g}"
         )
-        .select("on", "event_id", "meeting_kind", "ideas_generated", "status")
-        .sort("on", "event_id")
-        .collect()
-    )
-    now = rows.filter(pl.col("status") == "in window now")
-    then = rows.filter(pl.col("on") <= since)
-    if ideas:
-        note = f"ideas in {n} days: {then['ideas_generated'].sum()} then, {now['ideas_generated'].sum()} now"
-    else:
-        esc = pair_escalations(events.escalations.filter(pl.col(P) == pid))
-
-        def opened(day: date) -> int:
-            return (
-                esc.filter(pl.col("opened_on").is_between(day - timedelta(days=n - 1), day))
-                .select(pl.len())
-                .collect()
-                .item()
+    if name == "responsiveness":
+        rows = _escalations(events, pid, as_of, since, cfg)
+        recent = rows.filter(pl.col("status").is_in(["resolved in period", "resolved in window"]))
+        median = now["median_resolution_days_90d"]
+        return rows, (
+            f"{now['open_escalations']} open (oldest {now['oldest_open_escalation_days'] or 0} "
+            f"days), {recent.height} resolved in the {w.activity_days}-day window"
+            + (
+                f" (median {median:.1f} days)"
+                if median is not None
+                else " (no resolution time: responsiveness is null)"
             )
-
-        note = (
-            f"joint problem-solving meetings / escalations in {n} days: "
-            f"{then.height}/{opened(since)} then, {now.height}/{opened(as_of)} now"
         )
-    return rows, note
+    if name == "collaboration":
+        rows = _meetings(
+            events, pid, as_of, since, cfg, pl.col("meeting_kind") == "joint_problem_solving"
+        )
+        then_pair = f"{then.get('problem_solving_90d', '-')}/{then.get('escalations_90d', '-')}"
+        return rows, (
+            f"joint problem-solving meetings / escalations in {w.activity_days} days: "
+            f"{then_pair} then, {now['problem_solving_90d']}/{now['escalations_90d']} now"
+        )
+    if name == "innovation":
+        rows = _meetings(events, pid, as_of, since, cfg, pl.col("ideas_generated") > 0)
+        return rows, f"ideas in {w.activity_days} days: {both('ideas_90d')}"
+    if name == "engagement":
+        rows = _communications(
+            events,
+            pid,
+            as_of,
+            since,
+            w.unscheduled_comms_days,
+            unscheduled=(~pl.col("scheduled")).sum().cast(pl.Int64),
+            scheduled=pl.col("scheduled").sum().cast(pl.Int64),
+            first_event_id=pl.col("event_id").sort_by("occurred_at").first(),
+        )
+        return (
+            rows,
+            f"unscheduled communications per week: {both('unscheduled_comms_per_week', '.2f')}",
+        )
+    side = pl.col("initiated_by")
+    rows = _communications(
+        events,
+        pid,
+        as_of,
+        since,
+        w.activity_days,
+        by_a=(side == "a").sum().cast(pl.Int64),
+        by_b=(side == "b").sum().cast(pl.Int64),
+    )
+
+    # The split by side is not published (only the balance it gives): count it here.
+    def sides(day: date) -> str:
+        window = _window(
+            events.communications.filter(pl.col(P) == pid),
+            day - timedelta(days=w.activity_days - 1),
+            day,
+        )
+        counts = window.select((side == "a").sum().alias("a"), (side == "b").sum().alias("b"))
+        a, b = counts.collect().row(0)
+        return f"{a}/{b}"
+
+    return rows, (
+        f"communications initiated by a/b in {w.activity_days} days: "
+        f"{sides(since)} then, {sides(as_of)} now"
+    )
 
 
 def explain(
@@ -301,19 +309,11 @@ def explain(
             raise ExplainError(f"no fit-health rows for partnership {partnership_id!r}")
     since = as_of - timedelta(days=days)
     rows = mine.filter(pl.col(DAY).is_in([as_of, since])).collect()
-    now = rows.filter(pl.col(DAY) == as_of)
-    if now.is_empty():
+    now_row, then_row = _row(rows, as_of), _row(rows, since)
+    if not now_row:
         raise ExplainError(f"no fit-health row for {partnership_id!r} on {as_of}")
-    now_row = now.row(0, named=True)
-    then = rows.filter(pl.col(DAY) == since)
-    then_row = then.row(0, named=True) if then.height else None
-
-    components = _component_table(now_row, then_row, config)
-    change = (
-        now_row["fit_score"] - then_row["fit_score"]
-        if then_row and now_row["fit_score"] is not None and then_row["fit_score"] is not None
-        else None
-    )
+    components = _component_table(rows, as_of, since, config)
+    defined = now_row["fit_score"] is not None and then_row.get("fit_score") is not None
     summary = pl.DataFrame(
         [
             {
@@ -322,10 +322,10 @@ def explain(
                 "owner": now_row["owner"],
                 "since": since,
                 "as_of": as_of,
-                "fit_score_then": then_row["fit_score"] if then_row else None,
+                "fit_score_then": then_row.get("fit_score"),
                 "fit_score": now_row["fit_score"],
-                "change": change,
-                "band_then": then_row["band"] if then_row else None,
+                "change": now_row["fit_score"] - then_row["fit_score"] if defined else None,
+                "band_then": then_row.get("band"),
                 "band": now_row["band"],
                 "data_confidence": now_row.get("data_confidence"),
                 "weakest_corner": now_row["weakest_corner"],
@@ -335,21 +335,15 @@ def explain(
     )
     result = Explanation(partnership_id, as_of, since, summary, components)
     negative = components.filter(pl.col("change") < -TIE).head(drivers)["component"].to_list()
-    finders = {
-        "survey": lambda: _survey(events, partnership_id, as_of, since, config),
-        "responsiveness": lambda: _escalations(events, partnership_id, as_of, since, config),
-        "collaboration": lambda: _meetings(events, partnership_id, as_of, since, config, False),
-        "innovation": lambda: _meetings(events, partnership_id, as_of, since, config, True),
-        "engagement": lambda: _engagement(events, partnership_id, as_of, since, config),
-        "balance": lambda: _balance(events, partnership_id, as_of, since, config),
-    }
     for name in negative:
-        frame, note = finders[name]()
-        result.evidence[name] = frame
-        result.notes[name] = note
+        result.evidence[name], result.notes[name] = _evidence(
+            name, events, partnership_id, since, now_row, then_row, config
+        )
     # Open escalations matter whatever the drivers are.
     if "responsiveness" not in result.evidence and now_row["open_escalations"]:
-        frame, note = finders["responsiveness"]()
+        frame, note = _evidence(
+            "responsiveness", events, partnership_id, since, now_row, then_row, config
+        )
         result.evidence["open escalations"] = frame.filter(pl.col("status") == "open")
         result.notes["open escalations"] = note
     return result

@@ -39,8 +39,18 @@ def _inputs() -> dict[str, pl.Expr]:
     }
 
 
-def _share(name: str, config: ModelConfig) -> pl.Expr:
-    """w·c / W for one component, a null component counting 0."""
+def weight_sum(config: ModelConfig) -> pl.Expr:
+    """W: the summed weights of the non-null components."""
+    return pl.sum_horizontal(
+        pl.when(pl.col(f"{n}_score").is_not_null())
+        .then(getattr(config.components, n).weight)
+        .otherwise(0.0)
+        for n in COMPONENTS
+    )
+
+
+def share(name: str, config: ModelConfig) -> pl.Expr:
+    """w·c / W for one component (W in `_weight`), a null component counting 0."""
     weight = getattr(config.components, name).weight
     return (weight * pl.col(f"{name}_score")).fill_null(0.0) / pl.col("_weight")
 
@@ -59,13 +69,7 @@ def score(frame: pl.LazyFrame, config: ModelConfig) -> pl.LazyFrame:
         scores.append(
             (100 * ((x - c.bad) / (c.good - c.bad)).clip(0.0, 1.0)).alias(f"{name}_score")
         )
-    weights = [
-        pl.when(pl.col(f"{n}_score").is_not_null())
-        .then(getattr(config.components, n).weight)
-        .otherwise(0.0)
-        for n in COMPONENTS
-    ]
-    frame = frame.with_columns(scores).with_columns(pl.sum_horizontal(weights).alias("_weight"))
+    frame = frame.with_columns(scores).with_columns(weight_sum(config).alias("_weight"))
     weighted = pl.sum_horizontal(
         [
             (getattr(config.components, n).weight * pl.col(f"{n}_score")).fill_null(0.0)
@@ -78,7 +82,7 @@ def score(frame: pl.LazyFrame, config: ModelConfig) -> pl.LazyFrame:
         pl.when(pl.col("_weight") >= config.min_weight)
         .then(weighted / pl.col("_weight"))
         .alias("fit_score"),
-        *[_share(n, config).alias(f"_share_{n}") for n in COMPONENTS],
+        *[share(n, config).alias(f"_share_{n}") for n in COMPONENTS],
     ).with_columns(
         pl.when(pl.col("fit_score").is_null())
         .then(pl.lit("insufficient_data"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -40,7 +41,7 @@ def rules_hash(settings: AlertsConfig) -> str:
 class AlertsUpdate:
     table: pl.DataFrame
     mode: str  # "rebuild", "incremental" or "unchanged"
-    since: object = None
+    since: date | None = None
 
 
 def _last_commit(path: Path) -> dict:

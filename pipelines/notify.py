@@ -303,7 +303,6 @@ class NotifyReport:
     failed: int = 0
     held: int = 0
     dropped: int = 0
-    pending: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -420,7 +419,6 @@ def notify(
     if recorded:
         frame = pl.DataFrame(recorded, schema=DELIVERY_SCHEMA)
         write_deltalake(str(deliveries_path(home)), frame.to_arrow(), mode="append")
-    report.pending = report.failed + report.held
     run = pl.DataFrame(
         [
             {

@@ -212,6 +212,17 @@ def write_published(path: Path, rows: pl.DataFrame, start: date | None) -> None:
         )
 
 
+RESTATED_SCHEMA = pl.Schema(
+    {
+        **RESTATEMENT_SCHEMA,
+        "refresh_as_of": pl.Date(),
+        "published_version": pl.Int64(),
+        "restated_at": pl.Datetime("us", "UTC"),
+    }
+)
+"""The restatements table: `fitmodel.incremental.restatements` stamped with the refresh."""
+
+
 def restatements_path(home: Home) -> Path:
     return home.published / "restatements"
 
@@ -247,10 +258,10 @@ def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
         version = store.version(path)
         if restated.height:
             stamped = restated.with_columns(
-                pl.lit(plan.as_of).alias("refresh_as_of"),
-                pl.lit(version, pl.Int64).alias("published_version"),
-                pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("restated_at"),
-            )
+                refresh_as_of=pl.lit(plan.as_of),
+                published_version=pl.lit(version),
+                restated_at=pl.lit(datetime.now(UTC)),
+            ).cast(dict(RESTATED_SCHEMA))
             write_deltalake(str(restatements_path(home)), stamped.to_arrow(), mode="append")
     entry = pl.DataFrame(
         [

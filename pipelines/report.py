@@ -22,11 +22,10 @@ from checks.ge import CHECK_RESULT_SCHEMA, check_results_path
 from fitmodel.alerts import ALERT_SCHEMA
 from fitmodel.config import CornersConfig
 from fitmodel.events import CORNERS
-from fitmodel.incremental import RESTATEMENT_SCHEMA
 from fitmodel.score import COMPONENTS
 from pipelines import store
 from pipelines.alerting import alerts_path
-from pipelines.refresh import fit_health_path, restatements_path
+from pipelines.refresh import RESTATED_SCHEMA, fit_health_path, restatements_path
 from pipelines.store import QUARANTINE_SCHEMA, Home
 
 BAND_COLOURS = {
@@ -270,10 +269,7 @@ def _alerts(home: Home) -> tuple[int, str]:
 
 def _restatements(home: Home, as_of: date) -> str:
     recent = (
-        store.scan(
-            restatements_path(home),
-            pl.Schema({**RESTATEMENT_SCHEMA, "refresh_as_of": pl.Date()}),
-        )
+        store.scan(restatements_path(home), RESTATED_SCHEMA)
         .filter(pl.col("refresh_as_of") > as_of - timedelta(days=30))
         .filter(
             (pl.col("fit_score_change").abs() >= 1)
