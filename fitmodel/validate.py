@@ -157,22 +157,30 @@ def _timestamp_parts(raw: pl.Expr) -> dict[str, pl.Expr]:
     }
 
 
-def _occurred_at(config: IngestConfig) -> list[dict[str, pl.Expr]]:
-    """Stages of `_occurred_at` (UTC) and `_naive_at` (valid but without an offset).
+def _occurred_at(frame: pl.DataFrame, config: IngestConfig) -> pl.DataFrame:
+    """Add `_occurred_at` (UTC) and `_naive_at` (valid but without an offset).
 
-    The common forms (`…:SSZ`, `…:SS±HH:MM`) parse directly; only the rest goes through the
-    regex normaliser, by masking the parsed rows to null before it."""
+    The common forms (`…:SSZ`, `…:SS±HH:MM`) parse directly over the batch; only the lines they
+    do not parse go through the regex normaliser."""
     raw = pl.col("v:occurred_at").str.strip_chars()
-    utc_form = pl.when(raw.str.ends_with("Z")).then(raw.str.strip_suffix("Z") + "+00:00")
-    fast = pl.coalesce(utc_form, raw).str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%:z", strict=False, time_unit="us", time_zone="UTC"
+    utc = raw.str.ends_with("Z")
+    frame = frame.with_columns(
+        pl.coalesce(
+            pl.when(form)
+            .then(raw)
+            .str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC", cache=False)
+            for form, f in [(utc, "%Y-%m-%dT%H:%M:%SZ"), (~utc, "%Y-%m-%dT%H:%M:%S%:z")]
+        ).alias("_occurred_at"),
+        pl.lit(False).alias("_naive_at"),
     )
-    rest = pl.when(pl.col("_fast_at").is_null()).then(raw)
-    parts = _timestamp_parts(rest)
+    rest = frame.filter(pl.col("_occurred_at").is_null() & raw.is_not_null())
+    if rest.height == 0:
+        return frame
+    parts = _timestamp_parts(raw)
     aware = parts["with_offset"].str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
+        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC", cache=False
     )
-    naive = parts["naive"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
+    naive = parts["naive"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, cache=False)
     if config.default_timezone:
         localised = (
             naive.dt.cast_time_unit("us")
@@ -181,14 +189,22 @@ def _occurred_at(config: IngestConfig) -> list[dict[str, pl.Expr]]:
             )
             .dt.convert_time_zone("UTC")
         )
-        value, is_naive = pl.coalesce(pl.col("_fast_at"), aware, localised), pl.lit(False)
+        value, is_naive = pl.coalesce(aware, localised), pl.lit(False)
     else:
-        value = pl.coalesce(pl.col("_fast_at"), aware)
-        is_naive = value.is_null() & naive.is_not_null()
-    return [
-        {"_fast_at": fast},
-        {"_occurred_at": value, "_naive_at": is_naive},
-    ]
+        value, is_naive = aware, aware.is_null() & naive.is_not_null()
+    slow = _aligned(frame, rest.select("rank", value.alias("at"), is_naive.alias("naive")))
+    return frame.with_columns(
+        pl.coalesce(frame["_occurred_at"], slow["at"]).alias("_occurred_at"),
+        slow["naive"].fill_null(False).alias("_naive_at"),
+    )
+
+
+def _aligned(frame: pl.DataFrame, some: pl.DataFrame) -> pl.DataFrame:
+    """The columns of `some` (keyed by `rank`, a few of `frame`'s lines) row-aligned with
+    `frame`, null elsewhere; without gathering `frame`'s own columns."""
+    return (
+        frame.select("rank").join(some, on="rank", how="left", maintain_order="left").drop("rank")
+    )
 
 
 Rule = tuple[pl.Expr, str]
@@ -233,12 +249,12 @@ def _field_rules(spec: FieldSpec, applies: pl.Expr) -> list[Rule]:
 
 
 def validate(
-    extracted: pl.LazyFrame,
+    extracted: pl.DataFrame,
     *,
     registry_ids: pl.Series,
     ingested_at: datetime,
     config: IngestConfig,
-) -> pl.LazyFrame:
+) -> pl.DataFrame:
     """Typed event columns plus `reasons` (list of SPEC §2 quarantine reasons) per line.
 
     Whether a line fails is one boolean expression over the batch; the reason texts are built
@@ -281,28 +297,31 @@ def validate(
         ),
     ]
     conditions = [cond.fill_null(False) for cond, _ in rules]
-    texts = [
-        pl.when(c).then(pl.lit(reason)) for c, (_, reason) in zip(conditions, rules, strict=True)
-    ]
+    flags: dict[str, pl.Expr] = {}
+    for cond, (_, reason) in zip(conditions, rules, strict=True):
+        flags[reason] = flags[reason] | cond if reason in flags else cond
     typed = [
         (occurred_at if spec.kind == "timestamp" else pl.col(f"v:{spec.name}")).alias(spec.name)
         for spec in ALL_FIELDS
     ]
-    frame = extracted.with_columns(
-        *[_decoded(spec).alias(f"v:{spec.name}") for spec in ALL_FIELDS],
-        *[_has_type(spec).alias(f"ok:{spec.name}") for spec in ALL_FIELDS],
+    frame = (
+        extracted.lazy()
+        .with_columns(
+            *[_decoded(spec).alias(f"v:{spec.name}") for spec in ALL_FIELDS],
+            *[_has_type(spec).alias(f"ok:{spec.name}") for spec in ALL_FIELDS],
+        )
+        .collect()
     )
-    for stage in _occurred_at(config):
-        frame = frame.with_columns(**stage)
-    return frame.with_columns(pl.any_horizontal(conditions).alias("_fails")).select(
-        *LINE_COLUMNS,
-        "content_hash",
-        "extra",
-        *typed,
-        pl.when(pl.col("_fails"))
-        .then(pl.concat_str(texts, separator="|", ignore_nulls=True).str.split("|"))
-        .otherwise(pl.lit([], pl.List(pl.String)))
-        .alias("reasons"),
+    frame = _occurred_at(frame, config).with_columns(
+        pl.any_horizontal(flags.values()).alias("_fails")
+    )
+    # The reason texts are built for the failing lines only.
+    texts = [pl.when(cond).then(pl.lit(reason)) for reason, cond in flags.items()]
+    failing = frame.filter("_fails").select(
+        "rank", pl.concat_str(texts, separator="|", ignore_nulls=True).str.split("|").alias("_why")
+    )
+    return frame.select(*LINE_COLUMNS, "content_hash", "extra", *typed).with_columns(
+        _aligned(frame, failing)["_why"].fill_null(pl.lit([], pl.List(pl.String))).alias("reasons")
     )
 
 
@@ -317,10 +336,20 @@ def settle_duplicates(validated: pl.DataFrame, stored: pl.DataFrame) -> pl.DataF
     """
     storable = pl.col("reasons").list.len() == 0
     comparable = storable | (pl.col("reasons") == pl.lit(["unknown_partnership"]))
+    # Only ids stored already or on two comparable lines need the rules; most ids are new.
+    contested = pl.concat(
+        [
+            stored.select("event_id"),
+            validated.filter(
+                comparable & pl.col("event_id").is_duplicated().over(comparable)
+            ).select("event_id"),
+        ]
+    )["event_id"]
+    in_contest = pl.col("event_id").is_in(contested.implode())
     candidates = pl.concat(
         [
             stored.select("event_id", "content_hash", pl.lit(-1, pl.Int64).alias("rank")),
-            validated.filter(storable).select("event_id", "content_hash", "rank"),
+            validated.filter(storable & in_contest).select("event_id", "content_hash", "rank"),
         ]
     )
     standing = (
@@ -329,14 +358,16 @@ def settle_duplicates(validated: pl.DataFrame, stored: pl.DataFrame) -> pl.DataF
         .agg(pl.col("content_hash").first().alias("standing_hash"), pl.col("rank").first())
         .rename({"rank": "standing_rank"})
     )
-    out = validated.join(standing, on="event_id", how="left", maintain_order="left")
-    other = (
-        comparable
-        & pl.col("standing_hash").is_not_null()
-        & (pl.col("standing_rank") != pl.col("rank"))
+    contest = (
+        validated.filter(comparable & in_contest)
+        .select("rank", "event_id", "content_hash")
+        .join(standing, on="event_id", how="left")
+        .filter(pl.col("standing_hash").is_not_null() & (pl.col("standing_rank") != pl.col("rank")))
+        .select("rank", (pl.col("content_hash") == pl.col("standing_hash")).alias("_same"))
     )
-    duplicate = other & (pl.col("content_hash") == pl.col("standing_hash"))
-    conflict = other & ~duplicate
+    out = validated.join(contest, on="rank", how="left", maintain_order="left")
+    duplicate = pl.col("_same").fill_null(False)
+    conflict = pl.col("_same").not_().fill_null(False)
     reasons = (
         pl.when(conflict)
         .then(pl.col("reasons").list.concat(pl.lit(["conflicting_duplicate"])))
@@ -352,5 +383,5 @@ def settle_duplicates(validated: pl.DataFrame, stored: pl.DataFrame) -> pl.DataF
             .otherwise(pl.lit("quarantined"))
             .alias("outcome")
         )
-        .drop("standing_hash", "standing_rank")
+        .drop("_same")
     )

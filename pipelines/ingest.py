@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from fitmodel.config import CornersConfig
 from fitmodel.events import STREAMS, stream_schema
@@ -165,9 +166,7 @@ def _stage(home: Home, batch: Batch) -> Path:
     folder.mkdir(parents=True)
     steps = [s for s in STEP_ORDER if s in batch.writes]
     for step in steps:
-        batch.writes[step].write_parquet(
-            folder / f"{step.replace(':', '-')}.parquet", compression="lz4"
-        )
+        batch.writes[step].write_ipc(folder / f"{step.replace(':', '-')}.arrow")
         crashpoint(f"stage:{step}")
     marker = {"batch": batch.batch_id, "ingested_at": batch.ingested_at.isoformat(), "steps": steps}
     tmp = folder / "BATCH.tmp"
@@ -191,7 +190,7 @@ def _apply(home: Home, folder: Path, frames: dict[str, pl.DataFrame] | None = No
         if not store.committed(target, batch):
             frame = (frames or {}).get(step)
             if frame is None:
-                frame = pl.read_parquet(folder / f"{step.replace(':', '-')}.parquet")
+                frame = pl.read_ipc(folder / f"{step.replace(':', '-')}.arrow")
             if step == "registry":
                 store.overwrite(target, frame, batch)
             elif step == "quarantine":
@@ -262,20 +261,46 @@ def _retry_lines(home: Home) -> pl.DataFrame:
     )
 
 
-def _stored_versions(home: Home, ids: pl.Series) -> pl.DataFrame:
-    wanted = pl.DataFrame({"event_id": ids.unique()}).lazy()
-    return pl.concat(
-        [
-            store.scan_events(home, s)
-            .select("event_id", "content_hash")
-            .join(wanted, on="event_id", how="semi")
-            for s in STREAMS
+@dataclass
+class StoredIds:
+    """The `event_id`, `content_hash` of the stored events, for the duplicate rules.
+
+    The tables are read as of the ingest's start (their versions pinned); what this ingest
+    stored since is kept in memory, so a batch does not rescan the earlier batches' events."""
+
+    versions: dict[str, int | None]
+    recent: list[pl.DataFrame] = field(default_factory=list)
+
+    @classmethod
+    def pin(cls, home: Home) -> StoredIds:
+        return cls({s: store.version(home.events(s)) for s in STREAMS})
+
+    def lookup(self, home: Home, ids: pl.Series) -> pl.DataFrame:
+        wanted = pl.DataFrame({"event_id": ids.unique()}).lazy()
+        tables = [
+            pl.scan_delta(str(home.events(s)), version=v).select("event_id", "content_hash")
+            for s, v in self.versions.items()
+            if v is not None
         ]
-    ).collect()
+        tables += [frame.lazy() for frame in self.recent]
+        if not tables:
+            return pl.DataFrame(schema={"event_id": pl.String(), "content_hash": pl.String()})
+        return pl.concat([t.join(wanted, on="event_id", how="semi") for t in tables]).collect()
+
+    def add(self, batch: Batch) -> None:
+        for step, frame in batch.writes.items():
+            if step.startswith("events:"):
+                # A compact copy: the columns' string views would keep the batch's buffers alive.
+                ids = frame.select("event_id", "content_hash").to_arrow()
+                self.recent.append(pl.from_arrow(ids.cast(_COMPACT)))
+
+
+_COMPACT = pa.schema([("event_id", pa.large_string()), ("content_hash", pa.large_string())])
 
 
 def _build_batch(
     home: Home,
+    stored: StoredIds,
     lines: pl.DataFrame,
     retried: int,
     registry: pl.DataFrame | None,
@@ -291,11 +316,9 @@ def _build_batch(
     )
     lines = lines.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
     extracted = extract(lines.select(list(LINE_COLUMNS)))
-    checked = validate(
-        extracted.lazy(), registry_ids=ids, ingested_at=now, config=config.ingest
-    ).collect()
+    checked = validate(extracted, registry_ids=ids, ingested_at=now, config=config.ingest)
     candidates = checked.filter(pl.col("event_id").is_not_null())["event_id"]
-    settled = settle_duplicates(checked, _stored_versions(home, candidates)).with_columns(
+    settled = settle_duplicates(checked, stored.lookup(home, candidates)).with_columns(
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
         pl.lit(batch_id).alias("ingest_batch"),
         (pl.col("rank") < retried).alias("retry"),
@@ -392,6 +415,7 @@ def ingest(
         crashpoint("plan")
         registry = _load_registry(landing, home, now, report)
         known = set(_ingested_hashes(home))
+        stored = StoredIds.pin(home)
         fresh: list[LandingFile] = []
         for f in landing_files(landing):
             if f.digest in known:
@@ -414,8 +438,9 @@ def ingest(
             reg = registry if index == 0 else None
             if lines.height == 0 and reg is None and not chunk:
                 continue
-            batch = _build_batch(home, lines, retried, reg, config, now)
+            batch = _build_batch(home, stored, lines, retried, reg, config, now)
             _commit_batch(home, batch)
+            stored.add(batch)
             if "ingest_log" in batch.writes:
                 logs.append(batch.writes["ingest_log"])
             lines_done += lines.height - retried

@@ -30,11 +30,11 @@ def run(events, stream="meetings", registry=("P1",), config=None, stored=NO_STOR
         schema=LINE_COLUMNS,
     )
     checked = validate(
-        extract(frame).lazy(),
+        extract(frame),
         registry_ids=pl.Series(registry),
         ingested_at=NOW,
         config=config or IngestConfig(),
-    ).collect()
+    )
     return settle_duplicates(checked, stored)
 
 
