@@ -35,6 +35,9 @@ class IngestConfig(_Strict):
     """Time zone given to timestamps without an offset; unset quarantines them."""
     future_tolerance_days: float = Field(1.0, ge=0)
     """An event more than this many days after ingestion is `future_timestamp`."""
+    batch_mb: float = Field(64.0, gt=0)
+    """Landing megabytes validated and committed together: larger batches are faster, smaller
+    ones hold less in memory (an ingest holds about 25 times this at its peak)."""
 
     @field_validator("default_timezone")
     @classmethod

@@ -13,13 +13,24 @@ Two steps over a whole batch, no per-line Python:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from fitmodel.config import IngestConfig
-from fitmodel.events import ENVELOPE, EVENT_TYPES, FieldSpec, type_fields, types_with_field
+from fitmodel.events import (
+    ENVELOPE,
+    EVENT_TYPES,
+    FieldSpec,
+    stream_fields,
+    type_fields,
+    types_with_field,
+)
 
 LINE_COLUMNS = {
     "stream": pl.String(),
@@ -38,19 +49,30 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
-def _extract_sql() -> str:
-    struct = "{" + ", ".join(f'"{f.name}": "JSON"' for f in ALL_FIELDS) + "}"
+@cache
+def _extract_sql(fields: tuple[str, ...]) -> str:
+    """The tokenising query for the known fields `fields` (a subset of `ALL_FIELDS`)."""
+    struct = "{" + ", ".join(f'"{f}": "JSON"' for f in fields) + "}"
     envelope = [f.name for f in ENVELOPE]
     known_by_type = " ".join(
         f"WHEN '\"{t}\"' THEN {_sql_list(envelope + [s.name for s in specs])}"
         for t, (_, specs) in EVENT_TYPES.items()
     )
-    tokens = ", ".join(f'tok."{f.name}" AS "j:{f.name}"' for f in ALL_FIELDS)
-    hashed = ", ".join(f"coalesce(tok.\"{f.name}\"::VARCHAR, '')" for f in ALL_FIELDS)
+    # Keys that are all known fields of the line's type, each non-null, need no filtering.
+    count_by_type = " ".join(
+        f"WHEN '\"{t}\"' THEN "
+        + " + ".join(f'(tok."{n}" IS NOT NULL)::INT' for n in envelope + [s.name for s in specs])
+        for t, (_, specs) in EVENT_TYPES.items()
+        if all(s.name in fields for s in specs)
+    )
+    tokens = ", ".join(f'tok."{f}" AS "j:{f}"' for f in fields)
+    # Every known field has its place in the hash, '' when absent or not tokenised here.
+    hashed = ", ".join(
+        f"coalesce(tok.\"{f.name}\"::VARCHAR, '')" if f.name in fields else "''" for f in ALL_FIELDS
+    )
     return f"""
     WITH parsed AS (
-        SELECT rank, line,
-            CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS is_object
+        SELECT rank, line, json_valid(line) AND starts_with(ltrim(line), '{{') AS is_object
         FROM lines
     ), tokens AS (
         SELECT rank, line, is_object,
@@ -58,9 +80,10 @@ def _extract_sql() -> str:
             CASE WHEN is_object THEN json_keys(line) END AS keys
         FROM parsed
     ), unknown AS (
-        SELECT *, list_filter(keys, lambda k: NOT list_contains(
+        SELECT *, CASE WHEN len(keys) = CASE tok.event_type::VARCHAR {count_by_type} END
+            THEN NULL ELSE list_filter(keys, lambda k: NOT list_contains(
             CASE tok.event_type::VARCHAR {known_by_type} ELSE {_sql_list(envelope)} END, k))
-            AS unknown
+            END AS unknown
         FROM tokens
     ), extras AS (
         SELECT *, CASE WHEN len(unknown) > 0 THEN to_json(map_from_entries(list_sort(
@@ -75,22 +98,44 @@ def _extract_sql() -> str:
     """
 
 
-_EXTRACT_SQL = _extract_sql()
-
-
-def extract(lines: pl.DataFrame) -> pl.DataFrame:
+def extract(lines: pl.DataFrame, fields: Sequence[FieldSpec] = ALL_FIELDS) -> pl.DataFrame:
     """Tokenise a batch of lines (columns `LINE_COLUMNS`): the lines plus `is_object`, one raw
-    JSON token per known field (`j:<field>`, null when absent), `extra` and `content_hash`."""
+    JSON token per field of `fields` (`j:<field>`, null when absent), `extra` (the unknown
+    fields of the line's event type) and `content_hash`, which does not depend on `fields` for
+    a line without unknown fields."""
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
-        con.register("lines", lines.select("rank", "line"))
-        tokens = pl.from_arrow(con.sql(_EXTRACT_SQL).to_arrow_table())
+        # DuckDB scans a record batch per thread: hand it several.
+        table = lines.select("rank", "line").to_arrow()
+        batches = table.to_batches(max_chunksize=1 << 16)
+        con.register("lines", pa.Table.from_batches(batches, schema=table.schema))
+        sql = _extract_sql(tuple(f.name for f in fields))
+        tokens = pl.from_arrow(con.sql(sql).to_arrow_table())
     finally:
         con.close()
     if not tokens["rank"].equals(lines["rank"]):  # DuckDB keeps insertion order; make sure
         tokens = lines.select("rank").join(tokens, on="rank", how="left", maintain_order="left")
     return lines.hstack(tokens.drop("rank"))
+
+
+def check_stream(lines: pl.DataFrame, stream: str, **checks: Any) -> pl.DataFrame:
+    """`validate` the lines of one stream's files: typed columns of that stream's table.
+
+    Lines are tokenised for the stream's fields only; the few that are not JSON objects of one
+    of the stream's event types without unknown fields are tokenised again for every field, so
+    every reason that applies is found and `content_hash` stays the same."""
+    fields = [*ENVELOPE, *stream_fields(stream)]
+    types = [f'"{t}"' for t, (s, _) in EVENT_TYPES.items() if s == stream]
+    first = extract(lines, fields)
+    usual = ~pl.col("is_object") | (pl.col("j:event_type").is_in(types) & pl.col("extra").is_null())
+    parts = [validate(first.filter(usual), fields=fields, **checks)]
+    rest = first.filter(~usual)
+    if rest.height:
+        again = extract(rest.select(list(LINE_COLUMNS)))
+        parts.append(validate(again, **checks).select(parts[0].columns))
+    out = pl.concat(parts) if len(parts) > 1 else parts[0]
+    return out.sort("rank") if len(parts) > 1 else out
 
 
 def _tok(name: str) -> pl.Expr:
@@ -254,11 +299,14 @@ def validate(
     registry_ids: pl.Series,
     ingested_at: datetime,
     config: IngestConfig,
+    fields: Sequence[FieldSpec] = ALL_FIELDS,
 ) -> pl.DataFrame:
     """Typed event columns plus `reasons` (list of SPEC §2 quarantine reasons) per line.
 
-    Whether a line fails is one boolean expression over the batch; the reason texts are built
-    only where it does.
+    `fields` are those `extracted` was tokenised for: the envelope, then type fields; the
+    rules of the type fields left out are not checked, so they must be fields of no line's
+    event type. Whether a line fails is one boolean expression over the batch; the reason texts
+    are built only where it does.
     """
     is_object = pl.col("is_object")
     event_type = pl.col("v:event_type")
@@ -284,7 +332,7 @@ def validate(
         else:
             rules += _field_rules(spec, is_object)
     rules.append((is_object & pl.col("ok:event_type") & ~known_type, "invalid_value:event_type"))
-    for spec in type_fields().values():
+    for spec in fields[len(ENVELOPE) :]:
         rules += _field_rules(spec, is_object & event_type.is_in(types_with_field(spec.name)))
     rules += [
         (is_object & known_type & (stream_of_type != pl.col("stream")), "wrong_stream"),
@@ -302,13 +350,13 @@ def validate(
         flags[reason] = flags[reason] | cond if reason in flags else cond
     typed = [
         (occurred_at if spec.kind == "timestamp" else pl.col(f"v:{spec.name}")).alias(spec.name)
-        for spec in ALL_FIELDS
+        for spec in fields
     ]
     frame = (
         extracted.lazy()
         .with_columns(
-            *[_decoded(spec).alias(f"v:{spec.name}") for spec in ALL_FIELDS],
-            *[_has_type(spec).alias(f"ok:{spec.name}") for spec in ALL_FIELDS],
+            *[_decoded(spec).alias(f"v:{spec.name}") for spec in fields],
+            *[_has_type(spec).alias(f"ok:{spec.name}") for spec in fields],
         )
         .collect()
     )
@@ -365,7 +413,7 @@ def settle_duplicates(validated: pl.DataFrame, stored: pl.DataFrame) -> pl.DataF
         .filter(pl.col("standing_hash").is_not_null() & (pl.col("standing_rank") != pl.col("rank")))
         .select("rank", (pl.col("content_hash") == pl.col("standing_hash")).alias("_same"))
     )
-    out = validated.join(contest, on="rank", how="left", maintain_order="left")
+    out = validated.with_columns(_aligned(validated, contest)["_same"])
     duplicate = pl.col("_same").fill_null(False)
     conflict = pl.col("_same").not_().fill_null(False)
     reasons = (

@@ -18,6 +18,7 @@ import shutil
 import signal
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,15 +30,13 @@ import pyarrow as pa
 from fitmodel.config import CornersConfig
 from fitmodel.events import STREAMS, stream_schema
 from fitmodel.registry import RegistryError, parse_registry
-from fitmodel.validate import LINE_COLUMNS, extract, settle_duplicates, validate
+from fitmodel.validate import LINE_COLUMNS, check_stream, settle_duplicates
 from pipelines import store
 from pipelines.progress import Progress
 from pipelines.store import LOG_SCHEMA, QUARANTINE_SCHEMA, REGISTRY_SCHEMA, Home
 
 REGISTRY_FILE = "partnerships.csv"
 CRASH_ENV = "CORNERS_CRASH_AT"
-BATCH_BYTES = 64 * 1024 * 1024
-"""Landing bytes per batch: bounds memory on large backfills."""
 
 
 class IngestError(RuntimeError):
@@ -65,9 +64,17 @@ class IngestReport:
         return {k: int(v or 0) for k, v in sums.items()}
 
 
+_reached: dict[str, int] = {}
+
+
 def crashpoint(name: str) -> None:
-    """Test hook: SIGKILL this process at the named point when `CORNERS_CRASH_AT` names it."""
-    if os.environ.get(CRASH_ENV) == name:
+    """Test hook: SIGKILL this process at the named point when `CORNERS_CRASH_AT` names it
+    (`point` for its first occurrence, `point#n` for its n-th, as in a later batch)."""
+    wanted = os.environ.get(CRASH_ENV)
+    if not wanted or not wanted.startswith(name):
+        return
+    _reached[name] = _reached.get(name, 0) + 1
+    if wanted in (name, f"{name}#{_reached[name]}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -127,11 +134,11 @@ def _read_lines(file: LandingFile) -> pl.DataFrame:
     ).filter(pl.col("line").str.strip_chars() != "")
 
 
-def _chunks(files: list[LandingFile]) -> list[list[LandingFile]]:
+def _chunks(files: list[LandingFile], batch_bytes: float) -> list[list[LandingFile]]:
     chunks: list[list[LandingFile]] = [[]]
     size = 0
     for f in files:
-        if chunks[-1] and size + f.size > BATCH_BYTES:
+        if chunks[-1] and size + f.size > batch_bytes:
             chunks.append([])
             size = 0
         chunks[-1].append(f)
@@ -166,7 +173,7 @@ def _stage(home: Home, batch: Batch) -> Path:
     folder.mkdir(parents=True)
     steps = [s for s in STEP_ORDER if s in batch.writes]
     for step in steps:
-        batch.writes[step].write_ipc(folder / f"{step.replace(':', '-')}.arrow")
+        batch.writes[step].write_ipc(folder / f"{step.replace(':', '-')}.arrow", compression="lz4")
         crashpoint(f"stage:{step}")
     marker = {"batch": batch.batch_id, "ingested_at": batch.ingested_at.isoformat(), "steps": steps}
     tmp = folder / "BATCH.tmp"
@@ -187,7 +194,8 @@ def _apply(home: Home, folder: Path, frames: dict[str, pl.DataFrame] | None = No
     for step in marker["steps"]:
         target = _step_target(home, step)
         crashpoint(f"apply:{step}:before")
-        if not store.committed(target, batch):
+        # A batch still in memory is being applied for the first time.
+        if frames is not None or not store.committed(target, batch):
             frame = (frames or {}).get(step)
             if frame is None:
                 frame = pl.read_ipc(folder / f"{step.replace(':', '-')}.arrow")
@@ -276,23 +284,36 @@ class StoredIds:
         return cls({s: store.version(home.events(s)) for s in STREAMS})
 
     def lookup(self, home: Home, ids: pl.Series) -> pl.DataFrame:
-        wanted = pl.DataFrame({"event_id": ids.unique()}).lazy()
-        tables = [
-            pl.scan_delta(str(home.events(s)), version=v).select("event_id", "content_hash")
+        wanted = pl.DataFrame({"event_id": ids.unique()})
+        found = [
+            pl.scan_delta(str(home.events(s)), version=v)
+            .select("event_id", "content_hash")
+            .join(wanted.lazy(), on="event_id", how="semi")
             for s, v in self.versions.items()
             if v is not None
         ]
-        tables += [frame.lazy() for frame in self.recent]
-        if not tables:
+        if self.recent:
+            # Probe by a 64-bit hash of the id first (integers are cheap to probe), then
+            # compare the few ids that share one.
+            keys = wanted["event_id"].hash().implode()
+            found += [
+                frame.lazy()
+                .filter(pl.col("key").is_in(keys))
+                .select("event_id", "content_hash")
+                .join(wanted.lazy(), on="event_id", how="semi")
+                for frame in self.recent
+            ]
+        if not found:
             return pl.DataFrame(schema={"event_id": pl.String(), "content_hash": pl.String()})
-        return pl.concat([t.join(wanted, on="event_id", how="semi") for t in tables]).collect()
+        return pl.concat(found).collect()
 
     def add(self, batch: Batch) -> None:
         for step, frame in batch.writes.items():
             if step.startswith("events:"):
                 # A compact copy: the columns' string views would keep the batch's buffers alive.
                 ids = frame.select("event_id", "content_hash").to_arrow()
-                self.recent.append(pl.from_arrow(ids.cast(_COMPACT)))
+                ids = pl.from_arrow(ids.cast(_COMPACT))
+                self.recent.append(ids.with_columns(pl.col("event_id").hash().alias("key")))
 
 
 _COMPACT = pa.schema([("event_id", pa.large_string()), ("content_hash", pa.large_string())])
@@ -304,19 +325,24 @@ def _build_batch(
     lines: pl.DataFrame,
     retried: int,
     registry: pl.DataFrame | None,
+    ids: pl.Series,
     config: CornersConfig,
     now: datetime,
 ) -> Batch:
-    """Validate `lines` (the first `retried` are quarantine retries) into the batch's writes."""
+    """Validate `lines` (the first `retried` are quarantine retries) into the batch's writes;
+    `ids` are the partnerships of the registry in force."""
     batch_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    ids = (
-        registry["partnership_id"]
-        if registry is not None
-        else current_registry(home)["partnership_id"]
-    )
     lines = lines.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
-    extracted = extract(lines.select(list(LINE_COLUMNS)))
-    checked = validate(extracted, registry_ids=ids, ingested_at=now, config=config.ingest)
+    checks = {"registry_ids": ids, "ingested_at": now, "config": config.ingest}
+    checked = pl.concat(
+        [
+            check_stream(
+                lines.filter(pl.col("stream") == s).select(list(LINE_COLUMNS)), s, **checks
+            )
+            for s in lines["stream"].unique(maintain_order=True).to_list() or [STREAMS[0]]
+        ],
+        how="diagonal",
+    ).sort("rank")
     candidates = checked.filter(pl.col("event_id").is_not_null())["event_id"]
     settled = settle_duplicates(checked, stored.lookup(home, candidates)).with_columns(
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
@@ -423,32 +449,41 @@ def ingest(
             else:
                 known.add(f.digest)
                 fresh.append(f)
+        ids = (registry if registry is not None else current_registry(home))["partnership_id"]
         logs = []
         lines_done = 0
         files_done = 0
-        for index, chunk in enumerate(_chunks(fresh)):
-            parts = [_retry_lines(home)] if index == 0 else []
-            retried = parts[0].height if parts else 0
-            for f in chunk:
-                try:
-                    parts.append(_read_lines(f))
-                except (pl.exceptions.ComputeError, OSError) as exc:
-                    report.errors.append(f"{f.relative}: cannot be read: {exc}")
-            lines = pl.concat(parts) if parts else _empty_lines()
-            reg = registry if index == 0 else None
-            if lines.height == 0 and reg is None and not chunk:
-                continue
-            batch = _build_batch(home, stored, lines, retried, reg, config, now)
-            _commit_batch(home, batch)
-            stored.add(batch)
-            if "ingest_log" in batch.writes:
-                logs.append(batch.writes["ingest_log"])
-            lines_done += lines.height - retried
-            files_done += len(chunk)
-            rate = lines_done / max(progress.elapsed(), 1e-9)
-            progress.update(
-                f"{files_done}/{len(fresh)} files, {lines_done:,} lines, {rate:,.0f} lines/s"
-            )
+        # Batch k is committed in a second thread while batch k + 1 is read and validated; one
+        # commit at a time, in order, so a sealed batch always follows its predecessor's commit.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
+            committing: Future[None] | None = None
+            for index, chunk in enumerate(_chunks(fresh, config.ingest.batch_mb * 1e6)):
+                parts = [_retry_lines(home)] if index == 0 else []
+                retried = parts[0].height if parts else 0
+                for f in chunk:
+                    try:
+                        parts.append(_read_lines(f))
+                    except (pl.exceptions.ComputeError, OSError) as exc:
+                        report.errors.append(f"{f.relative}: cannot be read: {exc}")
+                lines = pl.concat(parts) if parts else _empty_lines()
+                reg = registry if index == 0 else None
+                if lines.height == 0 and reg is None and not chunk:
+                    continue
+                batch = _build_batch(home, stored, lines, retried, reg, ids, config, now)
+                stored.add(batch)
+                if committing is not None:
+                    committing.result()
+                committing = committer.submit(_commit_batch, home, batch)
+                if "ingest_log" in batch.writes:
+                    logs.append(batch.writes["ingest_log"])
+                lines_done += lines.height - retried
+                files_done += len(chunk)
+                rate = lines_done / max(progress.elapsed(), 1e-9)
+                progress.update(
+                    f"{files_done}/{len(fresh)} files, {lines_done:,} lines, {rate:,.0f} lines/s"
+                )
+            if committing is not None:
+                committing.result()
         progress.done()
         if logs:
             report.files = pl.concat(logs)

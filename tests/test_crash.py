@@ -101,10 +101,14 @@ def scenario(tmp_path_factory):
     return base, landing, home, reference
 
 
-def run_ingest(home: Home, landing, crash_at: str | None = None) -> subprocess.Popen:
+def run_ingest(
+    home: Home, landing, crash_at: str | None = None, config: str | None = None
+) -> subprocess.Popen:
     env = dict(os.environ)
     if crash_at:
         env[CRASH_ENV] = crash_at
+    if config:
+        env["CORNERS_CONFIG"] = config
     return subprocess.Popen(
         [
             sys.executable,
@@ -124,13 +128,14 @@ def run_ingest(home: Home, landing, crash_at: str | None = None) -> subprocess.P
     )
 
 
-def assert_recovers(scenario, home: Home) -> None:
+def assert_recovers(scenario, home: Home, config: CornersConfig | None = None) -> None:
     _, landing, base, reference = scenario
-    before, final = counts(base), counts(reference)
-    # No reader sees a half-written table: each table holds its old or its new version.
-    for name, n in counts(home).items():
-        assert n in (before[name], final[name]), f"{name} half-written: {n} rows"
-    ingest(home, landing, CornersConfig())
+    if config is None:
+        before, final = counts(base), counts(reference)
+        # No reader sees a half-written table: each table holds its old or its new version.
+        for name, n in counts(home).items():
+            assert n in (before[name], final[name]), f"{name} half-written: {n} rows"
+    ingest(home, landing, config or CornersConfig())
     got, want = snapshot(home), snapshot(reference)
     for name in want:
         assert got[name].equals(want[name]), f"{name} differs after recovery"
@@ -163,3 +168,38 @@ def test_kill_at_a_random_moment_then_rerun(scenario, tmp_path, seed):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert_recovers(scenario, home)
+
+
+# One batch per landing file: batch 1 is the registry, the retried meeting and communications,
+# 2 escalations, 3 meetings, 4 surveys. While batch k commits, batch k + 1 is validated.
+LATER_POINTS = [
+    ("stage:events:escalations", 2),
+    ("stage:sealed#2", 2),
+    ("apply:quarantine:after#2", 2),
+    ("apply:events:meetings:before#2", 3),
+    ("apply:ingest_log:before#3", 3),
+    ("cleanup:unsealed#3", 3),
+    ("stage:sealing#4", 4),
+    ("cleanup:done#4", 4),
+]
+
+
+def batches_logged(home: Home) -> int:
+    return pl.read_delta(str(home.ingest_log))["ingest_batch"].n_unique()
+
+
+@pytest.mark.parametrize(("point", "batch"), LATER_POINTS)
+def test_kill_in_a_later_batch_then_rerun(scenario, tmp_path, point, batch):
+    """With a batch per file, a kill in batch k leaves the batches before it committed, k
+    sealed or discarded, and k + 1 validated but never staged; the re-run (in batches too)
+    ends equal to the one-batch reference."""
+    _, landing, base, _ = scenario
+    home = Home(tmp_path / "home")
+    shutil.copytree(base.root, home.root)
+    config_file = tmp_path / "corners.yaml"
+    config_file.write_text("ingest:\n  batch_mb: 0.000001\n")
+    proc = run_ingest(home, landing, crash_at=point, config=str(config_file))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, f"never reached {point}: {err.decode()}"
+    assert batches_logged(home) - batches_logged(base) >= batch - 1
+    assert_recovers(scenario, home, CornersConfig.model_validate({"ingest": {"batch_mb": 1e-6}}))

@@ -9,16 +9,24 @@ import polars as pl
 import pytest
 
 from fitmodel.config import IngestConfig
-from fitmodel.validate import LINE_COLUMNS, extract, settle_duplicates, validate
-from tests.helpers import communication, escalation_opened, line, meeting, survey
+from fitmodel.events import STREAMS
+from fitmodel.validate import LINE_COLUMNS, check_stream, extract, settle_duplicates, validate
+from tests.helpers import (
+    communication,
+    escalation_opened,
+    escalation_resolved,
+    line,
+    meeting,
+    survey,
+)
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 NO_STORE = pl.DataFrame(schema={"event_id": pl.String, "content_hash": pl.String})
 
 
-def run(events, stream="meetings", registry=("P1",), config=None, stored=NO_STORE):
+def batch(events, stream: str) -> pl.DataFrame:
     lines = [line(e) for e in events]
-    frame = pl.DataFrame(
+    return pl.DataFrame(
         {
             "stream": stream,
             "source_file": "f.jsonl",
@@ -29,8 +37,11 @@ def run(events, stream="meetings", registry=("P1",), config=None, stored=NO_STOR
         },
         schema=LINE_COLUMNS,
     )
+
+
+def run(events, stream="meetings", registry=("P1",), config=None, stored=NO_STORE):
     checked = validate(
-        extract(frame),
+        extract(batch(events, stream)),
         registry_ids=pl.Series(registry),
         ingested_at=NOW,
         config=config or IngestConfig(),
@@ -168,3 +179,35 @@ def test_the_stored_version_stands_over_the_batch():
     stored = run([meeting("e1", ideas_generated=4)]).select("event_id", "content_hash")
     out = run([meeting("e1"), meeting("e1", ideas_generated=4)], stored=stored)
     assert out["outcome"].to_list() == ["quarantined", "duplicate"]
+
+
+MIXED = [
+    meeting("m1"),
+    meeting("m2", crm_ref="x", channel="chat"),  # unknown fields, one of another type's
+    meeting("m3", duration_minutes="60", note=None),
+    communication("c1"),
+    communication("c2", scheduled=1, severity="high"),
+    escalation_opened("x1", "E1"),
+    escalation_resolved("x2", "E1", resolution="other"),
+    survey("s1", culture=11),
+    json.dumps(meeting("m4")).replace('"meeting"', r'"meetin\u0067"'),  # escaped, valid
+    {**communication("c3"), "event_type": None},
+    {**survey("s2"), "event_type": "bogus"},
+    json.dumps(communication("c4")).replace('"c4"', r'"c\u00e9"'),  # escaped id
+    '  {"event_id": "m5",  "event_type": "meeting"}',
+    '{"event_id": "m6", "event_id": "m7", "event_type": "meeting"}',
+    "{bad",
+    "[1]",
+]
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_a_stream_is_checked_as_with_every_field(stream):
+    """`check_stream` tokenises for the stream's fields and re-tokenises the odd lines: same
+    reasons, same content hash, same typed values as tokenising every field."""
+    checks = {"registry_ids": pl.Series(["P1"]), "ingested_at": NOW, "config": IngestConfig()}
+    lines = batch(MIXED, stream)
+    fast = check_stream(lines, stream, **checks)
+    full = validate(extract(lines), **checks).select(fast.columns)
+    assert fast.equals(full)
+    assert fast["reasons"].list.len().gt(0).sum() >= 10
