@@ -342,7 +342,9 @@ def _build_batch(
             for s in lines["stream"].unique(maintain_order=True).to_list() or [STREAMS[0]]
         ],
         how="diagonal",
-    ).sort("rank")
+    )
+    if not checked["rank"].is_sorted():
+        checked = checked.sort("rank")
     candidates = checked.filter(pl.col("event_id").is_not_null())["event_id"]
     settled = settle_duplicates(checked, stored.lookup(home, candidates)).with_columns(
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),

@@ -207,7 +207,7 @@ def test_a_stream_is_checked_as_with_every_field(stream):
     reasons, same content hash, same typed values as tokenising every field."""
     checks = {"registry_ids": pl.Series(["P1"]), "ingested_at": NOW, "config": IngestConfig()}
     lines = batch(MIXED, stream)
-    fast = check_stream(lines, stream, **checks)
+    fast = check_stream(lines, stream, **checks).sort("rank")
     full = validate(extract(lines), **checks).select(fast.columns)
     assert fast.equals(full)
     assert fast["reasons"].list.len().gt(0).sum() >= 10
