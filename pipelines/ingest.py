@@ -203,6 +203,8 @@ def _apply(home: Home, folder: Path, frames: dict[str, pl.DataFrame] | None = No
                 store.overwrite(target, frame, batch)
             elif step == "quarantine":
                 store.merge_quarantine(target, frame, batch)
+            elif step.startswith("events:"):
+                store.append(target, frame, batch, store.EVENT_FILES)
             else:
                 store.append(target, frame, batch)
         crashpoint(f"apply:{step}:after")
@@ -299,8 +301,8 @@ class StoredIds:
             found += [
                 frame.lazy()
                 .filter(pl.col("key").is_in(keys))
-                .select("event_id", "content_hash")
                 .join(wanted.lazy(), on="event_id", how="semi")
+                .select("event_id", pl.col("content_hash").bin.encode("hex"))
                 for frame in self.recent
             ]
         if not found:
@@ -310,13 +312,18 @@ class StoredIds:
     def add(self, batch: Batch) -> None:
         for step, frame in batch.writes.items():
             if step.startswith("events:"):
-                # A compact copy: the columns' string views would keep the batch's buffers alive.
-                ids = frame.select("event_id", "content_hash").to_arrow()
-                ids = pl.from_arrow(ids.cast(_COMPACT))
-                self.recent.append(ids.with_columns(pl.col("event_id").hash().alias("key")))
+                # A compact copy (string views would keep the batch's buffers alive), with the
+                # hex digest as its 16 bytes.
+                ids = pl.from_arrow(frame.select("event_id").to_arrow().cast(_COMPACT))
+                self.recent.append(
+                    ids.with_columns(
+                        pl.col("event_id").hash().alias("key"),
+                        frame["content_hash"].str.decode("hex").alias("content_hash"),
+                    )
+                )
 
 
-_COMPACT = pa.schema([("event_id", pa.large_string()), ("content_hash", pa.large_string())])
+_COMPACT = pa.schema([("event_id", pa.large_string())])
 
 
 def _build_batch(

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import TableNotFoundError
 
 from fitmodel.events import STREAMS, stream_schema
@@ -151,9 +157,28 @@ def committed(path: Path, batch: str, depth: int = 20) -> bool:
     return any(entry.get(BATCH_KEY) == batch for entry in history)
 
 
-def append(path: Path, frame: pl.DataFrame, batch: str) -> None:
+EVENT_FILES = WriterProperties(
+    compression="LZ4_RAW",
+    column_properties={
+        c: ColumnProperties(dictionary_enabled=False)
+        for c in ("event_id", "content_hash", "extra", "occurred_at", "line_number")
+    },
+)
+"""Parquet settings of the event tables: their unique columns skip the dictionary a writer
+would first try and give up on, which halves the cost of writing (at about the same size)."""
+
+
+def append(
+    path: Path, frame: pl.DataFrame, batch: str, properties: WriterProperties | None = None
+) -> None:
     """Append `frame` in one commit (creating the table on first use)."""
-    write_deltalake(str(path), frame.to_arrow(), mode="append", commit_properties=_commit(batch))
+    write_deltalake(
+        str(path),
+        frame.to_arrow(),
+        mode="append",
+        commit_properties=_commit(batch),
+        writer_properties=properties,
+    )
 
 
 def overwrite(path: Path, frame: pl.DataFrame, batch: str) -> None:
