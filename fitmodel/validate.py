@@ -67,10 +67,16 @@ def _extract_sql(fields: tuple[str, ...]) -> str:
         if all(s.name in fields for s in specs)
     )
     tokens = ", ".join(f'tok."{f}" AS "j:{f}"' for f in fields)
-    # Every known field has its place in the hash, '' when absent or not tokenised here.
-    hashed = ", ".join(
-        f"coalesce(tok.\"{f.name}\"::VARCHAR, '')" if f.name in fields else "''" for f in ALL_FIELDS
-    )
+    # Every known field has its place in the hash, '' when absent or not tokenised here: the
+    # tokens joined by chr(31), then `extra` (runs of separators are written as one literal).
+    hashed, run = [], ""
+    for i, f in enumerate(ALL_FIELDS):
+        run += "\x1f" if i else ""
+        if f.name in fields:
+            hashed += [f"'{run}'"] if run else []
+            hashed.append(f"coalesce(tok.\"{f.name}\"::VARCHAR, '')")
+            run = ""
+    hashed += [f"'{run}\x1f'", "coalesce(extra, '')"]
     return f"""
     WITH parsed AS (
         SELECT rank, line, json_valid(line) AND starts_with(ltrim(line), '{{') AS is_object
@@ -93,7 +99,7 @@ def _extract_sql(fields: tuple[str, ...]) -> str:
         FROM unknown
     )
     SELECT rank, is_object, {tokens}, extra,
-        CASE WHEN is_object THEN md5(concat_ws(chr(31), {hashed}, coalesce(extra, ''))) END
+        CASE WHEN is_object THEN md5(concat({", ".join(hashed)})) END
             AS content_hash
     FROM extras
     """

@@ -21,6 +21,7 @@ from tests.helpers import (
 )
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
+CHECKS = {"registry_ids": pl.Series(["P1"]), "ingested_at": NOW, "config": IngestConfig()}
 NO_STORE = pl.DataFrame(schema={"event_id": pl.String, "content_hash": pl.String})
 
 
@@ -205,9 +206,25 @@ MIXED = [
 def test_a_stream_is_checked_as_with_every_field(stream):
     """`check_stream` tokenises for the stream's fields and re-tokenises the odd lines: same
     reasons, same content hash, same typed values as tokenising every field."""
-    checks = {"registry_ids": pl.Series(["P1"]), "ingested_at": NOW, "config": IngestConfig()}
     lines = batch(MIXED, stream)
-    fast = check_stream(lines, stream, **checks).sort("rank")
-    full = validate(extract(lines), **checks).select(fast.columns)
+    fast = check_stream(lines, stream, **CHECKS).sort("rank")
+    full = validate(extract(lines), **CHECKS).select(fast.columns)
     assert fast.equals(full)
     assert fast["reasons"].list.len().gt(0).sum() >= 10
+
+
+def test_the_content_hash_is_stable():
+    """Stored hashes are compared with new lines' for ever: the definition must not drift
+    (these values were written by the first release)."""
+    events = [
+        meeting("m1"),
+        communication("c1", crm_ref="x"),
+        '{"event_id": "e1", "event_type": "survey_response", "culture": 1}',
+    ]
+    assert run(events)["content_hash"].to_list() == [
+        "9ccad0f8e5be9e0f56a73ea1717bc436",
+        "d2f9b2ccc9b2ae37a53c0c20661dab66",
+        "171c7dfeceaac3e87e3d72c54ac6d81a",
+    ]
+    fast = check_stream(batch(events, "meetings"), "meetings", **CHECKS)
+    assert fast.sort("rank")["content_hash"][0] == "9ccad0f8e5be9e0f56a73ea1717bc436"
