@@ -117,21 +117,31 @@ def landing_files(landing: Path) -> list[LandingFile]:
             if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
                 rel = path.relative_to(landing).as_posix()
                 found.append((rel, path, stream))
-    return [
-        LandingFile(path, rel, stream, _digest(path), path.stat().st_size)
-        for rel, path, stream in sorted(found)
-    ]
+    found.sort()
+    with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib lets go of the GIL
+        digests = pool.map(_digest, [path for _, path, _ in found])
+        return [
+            LandingFile(path, rel, stream, digest, path.stat().st_size)
+            for (rel, path, stream), digest in zip(found, digests, strict=True)
+        ]
 
 
 def _read_lines(file: LandingFile) -> pl.DataFrame:
-    frame = pl.read_lines(file.path).with_row_index("line_number", offset=1)
+    frame = pl.read_lines(file.path)
+    line = pl.col("line")
+    # Each rewrite below copies every line, so it is done only where one could be needed.
+    if frame.select(line.str.ends_with("\r").any()).item():
+        frame = frame.select(line.str.strip_chars_end("\r"))
+    frame = frame.with_row_index("line_number", offset=1)
+    if frame.select(((line.str.len_bytes() == 0) | line.str.contains(r"^\s")).any()).item():
+        frame = frame.filter(line.str.strip_chars() != "")  # blank lines are not counted
     return frame.select(
         pl.lit(file.stream).alias("stream"),
         pl.lit(file.relative).alias("source_file"),
         pl.lit(file.digest).alias("file_hash"),
         pl.col("line_number").cast(pl.Int64),
-        pl.col("line").str.strip_chars_end("\r"),
-    ).filter(pl.col("line").str.strip_chars() != "")
+        line,
+    )
 
 
 def _chunks(files: list[LandingFile], batch_bytes: float) -> list[list[LandingFile]]:

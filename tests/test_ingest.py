@@ -69,6 +69,17 @@ def test_blank_lines_are_skipped_and_line_numbers_are_physical(home, landing):
     assert pl.read_delta(str(home.quarantine))["line_number"].to_list() == [3]
 
 
+def test_windows_line_ends_are_read_as_lines(home, landing):
+    path = landing / "meetings" / "a.jsonl"
+    path.parent.mkdir(parents=True)
+    good = write_lines.__globals__["line"](meeting("m1"))
+    path.write_bytes(f"{good}\r\n\r\n{{oops\r\n".encode())
+    report = ingest(home, landing, CONFIG)
+    assert report.totals() == {"lines_read": 2, "stored": 1, "duplicates": 0, "quarantined": 1}
+    quarantine = pl.read_delta(str(home.quarantine))
+    assert quarantine.select("line_number", "line").rows() == [(3, "{oops")]
+
+
 def test_the_same_content_under_any_name_is_a_no_op(home, landing):
     write_lines(landing / "meetings" / "a.jsonl", [meeting("m1"), "{bad"])
     ingest(home, landing, CONFIG)
