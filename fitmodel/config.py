@@ -37,7 +37,7 @@ class IngestConfig(_Strict):
     """An event more than this many days after ingestion is `future_timestamp`."""
     batch_mb: float = Field(64.0, gt=0)
     """Landing megabytes validated and committed together: larger batches are faster, smaller
-    ones hold less in memory (an ingest holds about 25 times this at its peak)."""
+    ones hold less in memory (an ingest holds about 28 times this at its peak)."""
 
     @field_validator("default_timezone")
     @classmethod
