@@ -59,10 +59,15 @@ def _extract_sql(fields: tuple[str, ...]) -> str:
         f"WHEN '\"{t}\"' THEN {_sql_list(envelope + [s.name for s in specs])}"
         for t, (_, specs) in EVENT_TYPES.items()
     )
-    # Keys that are all known fields of the line's type, each non-null, need no filtering.
-    count_by_type = " ".join(
-        f"WHEN '\"{t}\"' THEN "
-        + " + ".join(f'(tok."{n}" IS NOT NULL)::INT' for n in envelope + [s.name for s in specs])
+
+    # A line without a backslash or spacing whose length is that of its known fields written
+    # minified has no other key (see docs/design.md): only the other lines list their keys.
+    def minified_length(names: list[str]) -> str:
+        # `{`, `}`, and per present field `"name":token` and a comma, less one comma
+        return "1 + " + " + ".join(f'coalesce({len(n) + 4} + strlen(tok."{n}"), 0)' for n in names)
+
+    length_by_type = " ".join(
+        f"WHEN '\"{t}\"' THEN {minified_length(envelope + [s.name for s in specs])}"
         for t, (_, specs) in EVENT_TYPES.items()
         if all(s.name in fields for s in specs)
     )
@@ -83,12 +88,13 @@ def _extract_sql(fields: tuple[str, ...]) -> str:
         FROM lines
     ), tokens AS (
         SELECT rank, line, is_object,
-            CASE WHEN is_object THEN json_transform(line, '{struct}') END AS tok,
-            CASE WHEN is_object THEN json_keys(line) END AS keys
+            CASE WHEN is_object THEN json_transform(line, '{struct}') END AS tok
         FROM parsed
     ), unknown AS (
-        SELECT *, CASE WHEN len(keys) = CASE tok.event_type::VARCHAR {count_by_type} END
-            THEN NULL ELSE list_filter(keys, lambda k: NOT list_contains(
+        SELECT *, CASE WHEN NOT is_object THEN NULL
+            WHEN strlen(line) = CASE tok.event_type::VARCHAR {length_by_type} END
+                AND NOT contains(line, '\\') THEN NULL
+            ELSE list_filter(json_keys(line), lambda k: NOT list_contains(
             CASE tok.event_type::VARCHAR {known_by_type} ELSE {_sql_list(envelope)} END, k))
             END AS unknown
         FROM tokens
