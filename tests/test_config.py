@@ -46,6 +46,7 @@ def test_values_override_defaults(tmp_path):
             {"model": {"bands": {"healthy": 40, "watch": 60}}},
             "model.bands: Value error, watch must not exceed healthy",
         ),
+        ({"ingest": {"batch_mb": 0}}, "ingest.batch_mb: Input should be greater than 0"),
         ([1, 2], "the top level must be a mapping"),
     ],
 )
