@@ -1,7 +1,7 @@
 """Vectorised validation of landing lines (SPEC §1–§2).
 
 Two steps over a whole batch, no per-line Python:
-1. `extract` parses every line once with DuckDB (`json_transform` to a struct of raw JSON
+1. `extract` tokenises every line with DuckDB (`json_transform` to a struct of raw JSON
    tokens, one per known field), lists unknown keys as a key-sorted JSON object (`extra`), and
    hashes the tokens (`content_hash`), so "equal as parsed JSON" is a hash comparison that
    ignores key order and spacing.
@@ -9,6 +9,9 @@ Two steps over a whole batch, no per-line Python:
    `"`, an integer matches `-?digits`, so `2.0`, `"2"` and `true` are not integers) and turns
    tokens into typed columns and quarantine reasons, all with polars expressions;
    `settle_duplicates` applies the event-id rules against the store.
+
+`check_stream` does both for a stream's files, tokenising for that stream's fields first
+(docs/design.md, "Per stream, odd lines twice" and "Unknown fields by length").
 """
 
 from __future__ import annotations
