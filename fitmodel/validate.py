@@ -233,42 +233,42 @@ def _occurred_at(frame: pl.DataFrame, config: IngestConfig) -> pl.DataFrame:
     """Add `_occurred_at` (UTC) and `_naive_at` (valid but without an offset).
 
     The common forms (`…:SSZ`, `…:SS±HH:MM`) parse directly over the batch; only the lines they
-    do not parse go through the regex normaliser."""
-    raw = pl.col("v:occurred_at").str.strip_chars()
-    utc = raw.str.ends_with("Z")
-    frame = frame.with_columns(
+    do not parse (padded, fractional, other offsets, naive, invalid) go through the regex
+    normaliser, and their results are scattered back into place."""
+    text = pl.col("v:occurred_at")
+    utc = text.str.ends_with("Z")
+    parsed = frame.select(
         pl.coalesce(
             pl.when(form)
-            .then(raw)
+            .then(text)
             .str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC", cache=False)
             for form, f in [(utc, "%Y-%m-%dT%H:%M:%SZ"), (~utc, "%Y-%m-%dT%H:%M:%S%:z")]
-        ).alias("_occurred_at"),
-        pl.lit(False).alias("_naive_at"),
-    )
-    rest = frame.filter(pl.col("_occurred_at").is_null() & raw.is_not_null())
-    if rest.height == 0:
-        return frame
-    parts = _timestamp_parts(raw)
-    aware = parts["with_offset"].str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC", cache=False
-    )
-    naive = parts["naive"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, cache=False)
-    if config.default_timezone:
-        localised = (
-            naive.dt.cast_time_unit("us")
-            .dt.replace_time_zone(
-                config.default_timezone, ambiguous="earliest", non_existent="null"
-            )
-            .dt.convert_time_zone("UTC")
         )
-        value, is_naive = pl.coalesce(aware, localised), pl.lit(False)
-    else:
-        value, is_naive = aware, aware.is_null() & naive.is_not_null()
-    slow = _aligned(frame, rest.select("rank", value.alias("at"), is_naive.alias("naive")))
-    return frame.with_columns(
-        pl.coalesce(frame["_occurred_at"], slow["at"]).alias("_occurred_at"),
-        slow["naive"].fill_null(False).alias("_naive_at"),
-    )
+    ).to_series()
+    naive_at = pl.repeat(False, frame.height, eager=True)
+    where = (parsed.is_null() & frame["v:occurred_at"].is_not_null()).arg_true()
+    if where.len():
+        raw = text.str.strip_chars()
+        parts = _timestamp_parts(raw)
+        aware = parts["with_offset"].str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC", cache=False
+        )
+        naive = parts["naive"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, cache=False)
+        if config.default_timezone:
+            localised = (
+                naive.dt.cast_time_unit("us")
+                .dt.replace_time_zone(
+                    config.default_timezone, ambiguous="earliest", non_existent="null"
+                )
+                .dt.convert_time_zone("UTC")
+            )
+            value, is_naive = pl.coalesce(aware, localised), pl.lit(False)
+        else:
+            value, is_naive = aware, aware.is_null() & naive.is_not_null()
+        rest = frame[where].select(value.alias("at"), is_naive.alias("naive"))
+        parsed = parsed.scatter(where, rest["at"])
+        naive_at = naive_at.scatter(where, rest["naive"])
+    return frame.with_columns(parsed.alias("_occurred_at"), naive_at.alias("_naive_at"))
 
 
 def _aligned(frame: pl.DataFrame, some: pl.DataFrame) -> pl.DataFrame:
