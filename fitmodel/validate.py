@@ -178,10 +178,13 @@ def _is_string(name: str) -> pl.Expr:
     return _tok(name).str.starts_with('"')
 
 
-def _text(name: str) -> pl.Expr:
-    """The value of a JSON string token; escapes are decoded only where there are any."""
+def _text(name: str, escapes: bool) -> pl.Expr:
+    """The value of a JSON string token; escapes are decoded only where there are any (none
+    when no line of the batch has a backslash)."""
     tok = pl.when(_is_string(name)).then(_tok(name))
     plain = tok.str.strip_prefix('"').str.strip_suffix('"')
+    if not escapes:
+        return plain
     escaped = pl.when(tok.str.contains("\\", literal=True)).then(tok).str.json_decode(pl.String)
     return pl.coalesce(escaped, plain)
 
@@ -283,14 +286,14 @@ Rule = tuple[pl.Expr, str]
 """A quarantine rule: the condition under which a line gets the reason."""
 
 
-def _decoded(spec: FieldSpec) -> pl.Expr:
+def _decoded(spec: FieldSpec, escapes: bool) -> pl.Expr:
     """The field's typed value, null unless its token has the right JSON type."""
     n = spec.name
     if spec.kind == "int":
         return pl.when(_is_integer(n)).then(_tok(n).cast(pl.Int64, strict=False))
     if spec.kind == "bool":
         return pl.when(_has_type(spec)).then(_tok(n) == "true")
-    return _text(n)
+    return _text(n, escapes)
 
 
 def _field_rules(spec: FieldSpec, applies: pl.Expr) -> list[Rule]:
@@ -379,10 +382,11 @@ def validate(
         (occurred_at if spec.kind == "timestamp" else pl.col(f"v:{spec.name}")).alias(spec.name)
         for spec in fields
     ]
+    escapes = extracted.select(pl.col("line").str.contains("\\", literal=True).any()).item()
     frame = (
         extracted.lazy()
         .with_columns(
-            *[_decoded(spec).alias(f"v:{spec.name}") for spec in fields],
+            *[_decoded(spec, escapes).alias(f"v:{spec.name}") for spec in fields],
             *[_has_type(spec).alias(f"ok:{spec.name}") for spec in fields],
         )
         .collect()

@@ -273,3 +273,12 @@ def test_a_float_written_longer_than_read_is_quarantined_verbatim():
     out = run([raw])
     assert out["reasons"][0].to_list() == ["invalid_type:duration_minutes"]
     assert out["outcome"][0] == "quarantined" and out["line"][0] == raw
+
+
+def test_escaped_strings_are_decoded():
+    """A batch with a backslash decodes escapes; one without skips that work, same values."""
+    escaped = json.dumps(meeting("m1")).replace('"m1"', r'"m\u00e9 \"1\""')
+    out = run([escaped, meeting("m2")])
+    assert out["event_id"].to_list() == ['mé "1"', "m2"]
+    assert out["reasons"].to_list() == [[], []]
+    assert run([meeting("m2")])["event_id"].to_list() == ["m2"]
