@@ -135,7 +135,7 @@ def _read_lines(file: LandingFile) -> pl.DataFrame:
         pl.lit(file.digest).alias("file_hash"),
         pl.col("line_number").cast(pl.Int64),
         pl.col("line").str.strip_chars_end("\r"),
-    ).filter(pl.col("line").str.strip_chars() != "")  # blank lines are not counted
+    ).filter(pl.col("line").str.contains(r"\S"))  # blank lines are not counted
 
 
 def _chunks(files: list[LandingFile], batch_bytes: float) -> list[list[LandingFile]]:
