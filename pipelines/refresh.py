@@ -5,7 +5,9 @@ Write–audit–publish: the candidate (the recomputed days) is written to
 those days in `<home>/published/fit_health`, in one Delta commit, and record the refresh in
 `<home>/refresh_log`. A candidate that fails its checks is never published, and the last good
 version stays readable. Publishing also records, in `<home>/published/restatements`, every
-already published partnership-day the new rows change (late events restate history).
+already published partnership-day the new rows change (late events restate history),
+compared with the version the last completed refresh published, so a refresh killed after
+its fit-health commit loses no restatement on its re-run, nor records one twice.
 
 Which days: see `fitmodel.incremental`. The events that arrived since the last refresh are
 those ingested after its watermark (the newest `ingested_at` it had seen); the earliest of
@@ -34,6 +36,7 @@ from fitmodel.incremental import (
 from fitmodel.indicators import Events
 from fitmodel.score import fit_health_schema
 from pipelines import store
+from pipelines.ingest import crashpoint
 from pipelines.store import REGISTRY_SCHEMA, Home
 
 CHUNK = 1_250_000
@@ -228,16 +231,32 @@ def restatements_path(home: Home) -> Path:
 
 
 def _restated(home: Home, rows: pl.DataFrame, plan: Plan, last: dict | None) -> pl.DataFrame:
-    """Already published days that `rows` change (see `fitmodel.incremental.restatements`)."""
+    """Already published days that `rows` change (see `fitmodel.incremental.restatements`),
+    against the version the last completed refresh published: after a crash that left a newer
+    version unlogged, the re-run still sees what that refresh changed."""
     path = fit_health_path(home)
     if plan.start is None or last is None or not store.exists(path) or plan.start > last["as_of"]:
         return pl.DataFrame(schema=RESTATEMENT_SCHEMA)
     before = (
-        pl.scan_delta(str(path))
+        pl.scan_delta(str(path), version=last["published_version"])
         .filter(pl.col("as_of").is_between(plan.start, last["as_of"]))
         .collect()
     )
     return restatements(before, rows)
+
+
+def _record_restated(home: Home, restated: pl.DataFrame, last: dict | None) -> None:
+    """Append this refresh's restatements, in one commit with the removal of any rows an
+    unfinished refresh (killed before its log entry) recorded after the last completed one."""
+    path = restatements_path(home)
+    if last is None or not store.exists(path):
+        if restated.height:
+            write_deltalake(str(path), restated.to_arrow(), mode="append")
+        return
+    unfinished = f"published_version > {last['published_version']}"
+    leftovers = pl.scan_delta(str(path)).filter(pl.sql_expr(unfinished)).select(pl.len())
+    if restated.height or leftovers.collect().item():
+        write_deltalake(str(path), restated.to_arrow(), mode="overwrite", predicate=unfinished)
 
 
 def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
@@ -255,14 +274,15 @@ def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int | None:
     if not unchanged:
         restated = _restated(home, rows, plan, last)
         write_published(path, rows, None if not store.exists(path) else plan.start)
+        crashpoint("publish:published")
         version = store.version(path)
-        if restated.height:
-            stamped = restated.with_columns(
-                refresh_as_of=pl.lit(plan.as_of),
-                published_version=pl.lit(version),
-                restated_at=pl.lit(datetime.now(UTC)),
-            ).cast(dict(RESTATED_SCHEMA))
-            write_deltalake(str(restatements_path(home)), stamped.to_arrow(), mode="append")
+        stamped = restated.with_columns(
+            refresh_as_of=pl.lit(plan.as_of),
+            published_version=pl.lit(version),
+            restated_at=pl.lit(datetime.now(UTC)),
+        ).cast(dict(RESTATED_SCHEMA))
+        _record_restated(home, stamped, last)
+        crashpoint("publish:restated")
     entry = pl.DataFrame(
         [
             {

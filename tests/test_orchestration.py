@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -444,3 +446,43 @@ def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
     )
     append(home.events("meetings"), again, "a-buggy-writer")
     assert not unique_passed()
+
+
+@pytest.mark.parametrize("crash_at", ["publish:published", "publish:restated"])
+def test_a_refresh_killed_while_publishing_records_its_restatements_once(tmp_path, crash_at):
+    """Killed after the fit-health commit (before the restatements) or after the restatements
+    (before the refresh log), the re-run records each restated day once, as an uninterrupted
+    refresh does."""
+    landing = tmp_path / "landing"
+    write_sample(landing, partnerships=3, days=60, seed=5, bad_rate=0.0, end=AS_OF)
+    first = Home(tmp_path / "crashed")
+    assert refresh(first, landing).returncode == 0
+    reference = Home(tmp_path / "reference")
+    shutil.copytree(first.root, reference.root)
+    late_day = AS_OF - timedelta(days=10)
+    write_lines(
+        landing / "communications" / "late" / "late.jsonl",
+        [communication(f"late{i}", pid="P00001", at=f"{late_day}T09:00:00Z") for i in range(9)],
+    )
+    assert refresh(reference, landing).returncode == 0
+
+    killed = corners(
+        "refresh", "--home", str(first.root), "--landing", str(landing),
+        "--as-of", AS_OF.isoformat(), "--quiet",
+        env={**os.environ, "CORNERS_CRASH_AT": crash_at},
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    rerun = refresh(first, landing)
+    assert rerun.returncode == 0, rerun.stderr
+
+    def restated(home: Home) -> pl.DataFrame:
+        return (
+            pl.read_delta(str(rf.restatements_path(home)))
+            .drop("published_version", "restated_at")
+            .sort("partnership_id", "as_of")
+        )
+
+    expected = restated(reference)
+    assert expected.height and expected["as_of"].min() == late_day
+    assert restated(first).equals(expected)
+    assert published(first).equals(published(reference))
