@@ -448,24 +448,36 @@ def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
     assert not unique_passed()
 
 
-@pytest.mark.parametrize("crash_at", ["publish:published", "publish:restated"])
-def test_a_refresh_killed_while_publishing_records_its_restatements_once(tmp_path, crash_at):
-    """Killed after the fit-health commit (before the restatements) or after the restatements
-    (before the refresh log), the re-run records each restated day once, as an uninterrupted
-    refresh does."""
-    landing = tmp_path / "landing"
+@pytest.fixture(scope="module")
+def before_late_events(tmp_path_factory):
+    """A home refreshed once, a copy refreshed again after late events (the reference), and
+    the landing folder with those late events."""
+    root = tmp_path_factory.mktemp("restated")
+    landing = root / "landing"
     write_sample(landing, partnerships=3, days=60, seed=5, bad_rate=0.0, end=AS_OF)
-    first = Home(tmp_path / "crashed")
-    assert refresh(first, landing).returncode == 0
-    reference = Home(tmp_path / "reference")
-    shutil.copytree(first.root, reference.root)
+    home = Home(root / "home")
+    assert refresh(home, landing).returncode == 0
+    reference = Home(root / "reference")
+    shutil.copytree(home.root, reference.root)
     late_day = AS_OF - timedelta(days=10)
     write_lines(
         landing / "communications" / "late" / "late.jsonl",
         [communication(f"late{i}", pid="P00001", at=f"{late_day}T09:00:00Z") for i in range(9)],
     )
     assert refresh(reference, landing).returncode == 0
+    return home, reference, landing, late_day
 
+
+@pytest.mark.parametrize("crash_at", ["publish:published", "publish:restated"])
+def test_a_refresh_killed_while_publishing_records_its_restatements_once(
+    before_late_events, tmp_path, crash_at
+):
+    """Killed after the fit-health commit (before the restatements) or after the restatements
+    (before the refresh log), the re-run records each restated day once, as an uninterrupted
+    refresh does."""
+    home, reference, landing, late_day = before_late_events
+    first = Home(tmp_path / "crashed")
+    shutil.copytree(home.root, first.root)
     killed = corners(
         "refresh", "--home", str(first.root), "--landing", str(landing),
         "--as-of", AS_OF.isoformat(), "--quiet",
