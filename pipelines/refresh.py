@@ -249,7 +249,7 @@ def _record_restated(home: Home, restated: pl.DataFrame, last: dict | None) -> N
     """Append this refresh's restatements, in one commit with the removal of any rows an
     unfinished refresh (killed before its log entry) recorded after the last completed one."""
     path = restatements_path(home)
-    if last is None or not store.exists(path):
+    if last is None or last["published_version"] is None or not store.exists(path):
         if restated.height:
             write_deltalake(str(path), restated.to_arrow(), mode="append")
         return
