@@ -456,16 +456,27 @@ def _examples(text: str) -> str:
     return "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
 
 
+def _common_options(parser: argparse.ArgumentParser, **default: object) -> None:
+    """The options every command takes, before or after its name."""
+    parser.add_argument(
+        "--home", help="corners home folder (default: $CORNERS_HOME, else ./.corners)", **default
+    )
+    parser.add_argument(
+        "--landing", help="landing folder to ingest (default: <home>/landing)", **default
+    )
+    parser.add_argument(
+        "--config",
+        help="configuration file (default: $CORNERS_CONFIG, else built-in defaults)",
+        **default,
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output", **default)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # Given after the command, an option wins; not given there, it must not reset the value
+    # given before the command (`corners --home H demo`), hence SUPPRESS.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--home", help="corners home folder (default: $CORNERS_HOME, else ./.corners)"
-    )
-    common.add_argument("--landing", help="landing folder to ingest (default: <home>/landing)")
-    common.add_argument(
-        "--config", help="configuration file (default: $CORNERS_CONFIG, else built-in defaults)"
-    )
-    common.add_argument("--quiet", action="store_true", help="no progress output")
+    _common_options(common, default=argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
         prog="corners",
@@ -478,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
             """
         ),
     )
+    _common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
@@ -584,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     who = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: `corners alerts --home H ack ID` keeps the --home given before `ack`.
     who.add_argument("--home", default=argparse.SUPPRESS, help="corners home folder")
+    who.add_argument("--config", default=argparse.SUPPRESS, help="configuration file")
     who.add_argument("alert_id", help="the alert, as listed by corners alerts")
     who.add_argument("--reason", help="free text kept with the action")
     who.add_argument(

@@ -57,3 +57,23 @@ def test_demo_refreshes_sample_data_and_summarises_it(tmp_path):
 def test_sample_rejects_a_bad_rate():
     result = corners("sample", "/tmp/x", "--bad-rate", "2")
     assert result.returncode == 2 and "must be between 0 and 1" in result.stderr
+
+
+def test_the_common_options_go_before_or_after_the_command(tmp_path):
+    from pipelines.sample import write_sample
+
+    landing = tmp_path / "landing"
+    write_sample(landing, partnerships=2, days=20, seed=1, bad_rate=0.0)
+    before = corners(
+        "--home", str(tmp_path / "a"), "--landing", str(landing), "--quiet", "ingest", check=True
+    )
+    assert (tmp_path / "a" / "events").is_dir() and "lines read" in before.stdout
+    # Given on both sides, the one after the command wins.
+    corners("--home", str(tmp_path / "a"), "ingest", "--home", str(tmp_path / "b"),
+            "--landing", str(landing), "--quiet", check=True)  # fmt: skip
+    assert (tmp_path / "b" / "events").is_dir()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ingest:\n  batch_mb: 0\n")
+    refused = corners("--config", str(bad), "ingest", "--home", str(tmp_path / "c"))
+    assert refused.returncode == 2 and "ingest.batch_mb" in refused.stderr
+    assert not (tmp_path / "c").exists()
