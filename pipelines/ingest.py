@@ -11,6 +11,7 @@ exactly once, and readers only ever see whole Delta versions.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import hashlib
 import json
 import os
@@ -126,9 +127,32 @@ def landing_files(landing: Path) -> list[LandingFile]:
         ]
 
 
+class LandingFileError(ValueError):
+    """A landing file that cannot be read as lines of UTF-8 text (left for a later ingest)."""
+
+
+def _not_utf8(file: LandingFile) -> LandingFileError | None:
+    """Where a file that polars refused as invalid UTF-8 stops being UTF-8 (error path only)."""
+    data = file.path.read_bytes()
+    gz = data[:2] == b"\x1f\x8b"  # as polars decides
+    try:
+        (gzip.decompress(data) if gz else data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        where = "uncompressed byte" if gz else "byte"
+        return LandingFileError(f"line {line} is not UTF-8 text ({where} {exc.start})")
+    except (OSError, EOFError):
+        return None
+    return None
+
+
 def _read_lines(file: LandingFile) -> pl.DataFrame:
+    try:
+        frame = pl.read_lines(file.path)
+    except pl.exceptions.ComputeError as exc:
+        raise (_not_utf8(file) or exc) from None
+    frame = frame.with_row_index("line_number", offset=1)
     # The strip copies every line; left as read, the lines raised peak memory by 450 MB.
-    frame = pl.read_lines(file.path).with_row_index("line_number", offset=1)
     return frame.select(
         pl.lit(file.stream).alias("stream"),
         pl.lit(file.relative).alias("source_file"),
@@ -476,7 +500,7 @@ def ingest(
                 for f in chunk:
                     try:
                         parts.append(_read_lines(f))
-                    except (pl.exceptions.ComputeError, OSError) as exc:
+                    except (LandingFileError, pl.exceptions.ComputeError, OSError) as exc:
                         report.errors.append(f"{f.relative}: cannot be read: {exc}")
                 lines = pl.concat(parts) if parts else _empty_lines()
                 reg = registry if index == 0 else None

@@ -16,6 +16,7 @@ from tests.helpers import (
     corners,
     escalation_opened,
     escalation_resolved,
+    line,
     meeting,
     registry_csv,
     survey,
@@ -202,3 +203,21 @@ def test_cli_exits_non_zero_when_the_registry_is_rejected(tmp_path, landing):
     result = corners("ingest", "--home", str(tmp_path / "h"), "--landing", str(landing))
     assert result.returncode == 1
     assert "line 2: bad date in started_on: not-a-date" in result.stderr
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_its_line_and_read_once_fixed(home, landing):
+    good = [line(meeting("m1")), line(meeting("m2"))]
+    path = landing / "meetings" / "a.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(("\n".join(good) + "\n").encode() + b'{"event_id": "caf\xe9"}\n')
+    packed = landing / "meetings" / "b.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"\n\n" + good[0].encode() + b"\n\xff\n"))
+    report = ingest(home, landing, CONFIG)
+    message = "\n".join(report.errors)
+    assert "meetings/a.jsonl: cannot be read: line 3 is not UTF-8 text (byte" in message
+    assert "meetings/b.jsonl.gz: cannot be read: line 4 is not UTF-8 text (uncompressed" in message
+    assert report.totals()["lines_read"] == 0  # nothing of either file, and neither recorded
+    path.write_text("\n".join(good) + "\n")
+    packed.unlink()
+    again = ingest(home, landing, CONFIG)
+    assert not again.errors and again.totals()["stored"] == 2
