@@ -205,19 +205,23 @@ def test_cli_exits_non_zero_when_the_registry_is_rejected(tmp_path, landing):
     assert "line 2: bad date in started_on: not-a-date" in result.stderr
 
 
-def test_a_file_that_is_not_utf8_is_refused_with_its_line_and_read_once_fixed(home, landing):
+def test_a_file_not_utf8_or_cut_short_is_refused_and_read_once_fixed(home, landing):
     good = [line(meeting("m1")), line(meeting("m2"))]
     path = landing / "meetings" / "a.jsonl"
     path.parent.mkdir(parents=True)
     path.write_bytes(("\n".join(good) + "\n").encode() + b'{"event_id": "caf\xe9"}\n')
     packed = landing / "meetings" / "b.jsonl.gz"
     packed.write_bytes(gzip.compress(b"\n\n" + good[0].encode() + b"\n\xff\n"))
+    cut = landing / "meetings" / "c.jsonl.gz"  # a copy that stopped short
+    cut.write_bytes(gzip.compress(("\n".join(good) + "\n").encode())[:-12])
     report = ingest(home, landing, CONFIG)
     message = "\n".join(report.errors)
+    assert "meetings/c.jsonl.gz: cannot be read:" in message
     assert "meetings/a.jsonl: cannot be read: line 3 is not UTF-8 text (byte" in message
     assert "meetings/b.jsonl.gz: cannot be read: line 4 is not UTF-8 text (uncompressed" in message
     assert report.totals()["lines_read"] == 0  # nothing of either file, and neither recorded
     path.write_text("\n".join(good) + "\n")
     packed.unlink()
+    cut.unlink()
     again = ingest(home, landing, CONFIG)
     assert not again.errors and again.totals()["stored"] == 2
