@@ -231,6 +231,14 @@ class AlertsConfig(_Strict):
         return self
 
 
+class ReportConfig(_Strict):
+    """The HTML fit-health report every refresh writes to `<home>/reports/<as_of>.html`."""
+
+    keep: int = Field(90, ge=0)
+    """Reports kept, those of the latest days (each is about 5 MB, as plotly.js is inlined);
+    0 keeps every one. `corners report --as-of DATE` writes a removed one again."""
+
+
 class CornersConfig(_Strict):
     """The whole configuration file (`corners.yaml`)."""
 
@@ -238,6 +246,7 @@ class CornersConfig(_Strict):
     model: ModelConfig = ModelConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    report: ReportConfig = ReportConfig()
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -10,6 +10,7 @@ embedded once in the page, so it opens without a network.
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -42,6 +43,21 @@ MOVERS, TRENDS, TREND_DAYS, ALERTS_SHOWN = 12, 12, 90, 50
 
 def report_path(home: Home, as_of: date) -> Path:
     return home.root / "reports" / f"{as_of.isoformat()}.html"
+
+
+def prune_reports(folder: Path, keep: int, written: Path) -> list[Path]:
+    """Remove all but the reports of the latest `keep` days (0: keep all), never `written`;
+    only files named as reports (`YYYY-MM-DD.html`) are touched. Returns those removed."""
+    if keep == 0:
+        return []
+    reports = sorted(
+        (p for p in folder.glob("*.html") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.stem)),
+        reverse=True,  # ISO days sort as dates
+    )
+    removed = [p for p in reports[keep:] if p != written]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def _table(frame: pl.DataFrame, empty: str) -> str:
@@ -373,4 +389,5 @@ another band.</p>
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
+    prune_reports(path.parent, config.report.keep, path)
     return path

@@ -47,6 +47,7 @@ def test_values_override_defaults(tmp_path):
             "model.bands: Value error, watch must not exceed healthy",
         ),
         ({"ingest": {"batch_mb": 0}}, "ingest.batch_mb: Input should be greater than 0"),
+        ({"report": {"keep": -1}}, "report.keep: Input should be greater than or equal to 0"),
         ([1, 2], "the top level must be a mapping"),
     ],
 )

@@ -125,3 +125,27 @@ def test_the_report_lists_days_that_late_events_restated(report):
     section = page[page.index("Notable restatements") : page.index("<h2>Data quality")]
     assert "<table>" in section and "P00002" in section
     assert f"<td>{late}</td>" in section  # the first restated day
+
+
+def test_only_the_reports_of_the_latest_days_are_kept(report, tmp_path):
+    folder = report.parent
+    for day in ("2025-06-27", "2025-06-28", "2025-06-29"):
+        (folder / f"{day}.html").write_text("an older report")
+    (folder / "notes.html").write_text("not a report: never removed")
+    config = tmp_path / "corners.yaml"
+    config.write_text("report:\n  keep: 2\n")
+    home = str(folder.parent)
+    corners("report", "--home", home, "--config", str(config), "--as-of", "2025-06-29", check=True)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "2025-06-29.html",
+        "2025-06-30.html",
+        "notes.html",
+    ]
+    assert (folder / "2025-06-29.html").stat().st_size > 1_000_000  # written again
+    # A report asked for an older day is written even so; the latest two stay.
+    corners("report", "--home", home, "--config", str(config), "--as-of", "2025-06-20", check=True)
+    assert sorted(p.name for p in folder.glob("2025-*.html")) == [
+        "2025-06-20.html",
+        "2025-06-29.html",
+        "2025-06-30.html",
+    ]
