@@ -115,12 +115,15 @@ def _resource(args: argparse.Namespace) -> CornersResource:
 
 
 def _run(args: argparse.Namespace, *, as_of: date | None, rebuild: bool) -> int:
-    from pipelines.run import run_refresh
+    from pipelines.run import RefreshBusy, run_refresh
 
     corners = _resource(args)
     if not corners.landing_dir.is_dir():
         raise CliError(f"landing folder not found: {corners.landing_dir}")
-    outcome = run_refresh(corners, as_of=as_of, rebuild=rebuild)
+    try:
+        outcome = run_refresh(corners, as_of=as_of, rebuild=rebuild)
+    except RefreshBusy as exc:
+        raise CliError(str(exc)) from None
     for text in outcome.failed_checks:
         print(text, file=sys.stderr)
     if outcome.error and not outcome.blocking_failed:

@@ -1,11 +1,19 @@
 """Run the Dagster refresh in-process, recorded in the home's Dagster instance.
 
 The command line uses this, so `dagster dev` with `DAGSTER_HOME=<home>/dagster` shows every
-run the CLI made.
+run the CLI made. One refresh at a time per home: the instance queues the runs Dagster
+launches (schedule, sensor, UI) one by one, and counts the command line's runs among those in
+progress; the command line refuses to start while another run is in progress, after marking
+failed the runs of `corners` processes that were killed.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,7 +26,24 @@ from pipelines.refresh import fit_health_path
 from pipelines.resources import CornersResource
 from pipelines.store import Home
 
-INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1  # refreshes of one home must not overlap
+"""
+PID_TAG, HOST_TAG = "corners/pid", "corners/host"
+"""Tags of a command-line run: the process that runs it, so a later one can tell it was killed."""
+IN_PROGRESS = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+class RefreshBusy(RuntimeError):
+    """Another refresh is in progress on the same home."""
 
 
 def instance(home: Home) -> dg.DagsterInstance:
@@ -43,11 +68,55 @@ class RefreshOutcome:
     error: str | None = None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _settle_earlier_runs(dagster: dg.DagsterInstance) -> None:
+    """Mark failed the runs left in progress by a `corners` process that is gone (killed);
+    raise `RefreshBusy` naming any other run in progress."""
+    busy = []
+    for record in dagster.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS)):
+        run = record.dagster_run
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if pid and host == socket.gethostname() and not _alive(int(pid)):
+            dagster.report_run_failed(run, f"the corners process {pid} running it is gone")
+        else:
+            by = f"corners process {pid} on {host}" if pid else "launched by Dagster"
+            busy.append(f"Dagster run {run.run_id} ({by})")
+    if busy:
+        raise RefreshBusy(
+            f"another refresh is in progress on this home: {', '.join(busy)}; try again when "
+            "it has ended, or terminate it in the Dagster UI"
+        )
+
+
+@contextmanager
+def _one_command_at_a_time(home: Home) -> Iterator[None]:
+    """Two `corners` commands cannot both pass the in-progress check and start."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    with open(home.root / ".refresh.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RefreshBusy(
+                f"another corners command is refreshing {home.root}; try again when it has ended"
+            ) from None
+        yield
+
+
 def run_refresh(
     corners: CornersResource, as_of: date | None = None, rebuild: bool = False
 ) -> RefreshOutcome:
     home = corners.layout
-    with instance(home) as dagster:
+    with _one_command_at_a_time(home), instance(home) as dagster:
+        _settle_earlier_runs(dagster)
         result = dg.materialize(
             [*ASSETS, *CHECKS],
             resources={"corners": corners},
@@ -58,7 +127,11 @@ def run_refresh(
                 "loggers": {"console": {"config": {"log_level": "WARNING"}}},
             },
             raise_on_error=False,
-            tags={"corners/command": "rebuild" if rebuild else "refresh"},
+            tags={
+                "corners/command": "rebuild" if rebuild else "refresh",
+                PID_TAG: str(os.getpid()),
+                HOST_TAG: socket.gethostname(),
+            },
         )
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]

@@ -27,7 +27,7 @@ from pipelines.definitions import (
     landing_sensor,
 )
 from pipelines.resources import CornersResource
-from pipelines.run import run_refresh
+from pipelines.run import instance, run_refresh
 from pipelines.sample import write_sample
 from pipelines.store import Home
 from tests.helpers import ROOT, communication, corners, write_lines
@@ -498,3 +498,63 @@ def test_a_refresh_killed_while_publishing_records_its_restatements_once(
     assert expected.height and expected["as_of"].min() == late_day
     assert restated(first).equals(expected)
     assert published(first).equals(published(reference))
+    # The killed run is not left "started" in the home's Dagster instance.
+    with instance(first) as dagster:
+        statuses = [run.status for run in dagster.get_runs()]
+    assert statuses.count(dg.DagsterRunStatus.FAILURE) == 1
+    assert statuses.count(dg.DagsterRunStatus.SUCCESS) == len(statuses) - 1
+
+
+def test_a_refresh_does_not_start_while_another_is_in_progress(tmp_path):
+    """The command line refuses while a run of the home's instance is in progress, and marks
+    failed the runs of `corners` processes that are gone."""
+    import fcntl
+    import socket
+
+    from pipelines.run import HOST_TAG, PID_TAG
+
+    home, landing = Home(tmp_path / "home"), tmp_path / "landing"
+    write_sample(landing, partnerships=2, days=40, seed=2, bad_rate=0.0, end=AS_OF)
+
+    @dg.op
+    def step():
+        pass
+
+    @dg.job
+    def other_refresh():
+        step()
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    here = {HOST_TAG: socket.gethostname()}
+    with instance(home) as dagster:
+        orphan = dagster.create_run_for_job(
+            other_refresh, status=dg.DagsterRunStatus.STARTED,
+            tags={PID_TAG: gone.stdout.strip(), **here},
+        )  # fmt: skip
+        running = dagster.create_run_for_job(
+            other_refresh, status=dg.DagsterRunStatus.STARTED,
+            tags={PID_TAG: str(os.getpid()), **here},
+        )  # fmt: skip
+        launched = dagster.create_run_for_job(other_refresh, status=dg.DagsterRunStatus.STARTED)
+
+    with instance(home) as dagster:  # and the runs Dagster launches are queued one at a time
+        assert dagster.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+    busy = refresh(home, landing)
+    assert busy.returncode == 2 and "another refresh is in progress" in busy.stderr
+    with instance(home) as dagster:
+        assert dagster.get_run_by_id(orphan.run_id).status == dg.DagsterRunStatus.FAILURE
+        dagster.report_run_failed(dagster.get_run_by_id(running.run_id))
+    busy = refresh(home, landing)
+    assert busy.returncode == 2 and launched.run_id in busy.stderr
+    assert "launched by Dagster" in busy.stderr
+    with instance(home) as dagster:
+        dagster.report_run_failed(dagster.get_run_by_id(launched.run_id))
+
+    # Two commands at once: the second finds the first's lock and refuses.
+    with open(home.root / ".refresh.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        locked = refresh(home, landing)
+    assert locked.returncode == 2 and "another corners command is refreshing" in locked.stderr
+    done = refresh(home, landing)
+    assert done.returncode == 0, done.stderr
