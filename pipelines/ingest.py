@@ -10,7 +10,6 @@ exactly once, and readers only ever see whole Delta versions.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import json
@@ -18,9 +17,8 @@ import os
 import shutil
 import signal
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,15 +77,9 @@ def crashpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-@contextmanager
-def home_lock(home: Home) -> Iterator[None]:
-    home.root.mkdir(parents=True, exist_ok=True)
-    with open(home.root / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IngestError(f"another corners process is writing to {home.root}") from None
-        yield
+def home_lock(home: Home) -> AbstractContextManager[None]:
+    busy = IngestError(f"another corners process is writing to {home.root}")
+    return store.exclusive(home.root / ".lock", busy)
 
 
 @dataclass(frozen=True)

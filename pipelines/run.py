@@ -9,11 +9,9 @@ failed the runs of `corners` processes that were killed.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -97,18 +95,12 @@ def _settle_earlier_runs(dagster: dg.DagsterInstance) -> None:
         )
 
 
-@contextmanager
-def _one_command_at_a_time(home: Home) -> Iterator[None]:
+def _one_command_at_a_time(home: Home) -> AbstractContextManager[None]:
     """Two `corners` commands cannot both pass the in-progress check and start."""
-    home.root.mkdir(parents=True, exist_ok=True)
-    with open(home.root / ".refresh.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RefreshBusy(
-                f"another corners command is refreshing {home.root}; try again when it has ended"
-            ) from None
-        yield
+    busy = RefreshBusy(
+        f"another corners command is refreshing {home.root}; try again when it has ended"
+    )
+    return store.exclusive(home.root / ".refresh.lock", busy)
 
 
 def run_refresh(

@@ -6,6 +6,9 @@ Every write is one Delta commit tagged with the ingest batch that made it (commi
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,20 @@ from deltalake import (
 from deltalake.exceptions import TableNotFoundError
 
 from fitmodel.events import STREAMS, stream_schema
+
+
+@contextmanager
+def exclusive(lock: Path, busy: Exception) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` (the kernel drops it when the process ends,
+    killed or not), or raise `busy` at once if another process holds it."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        yield
+
 
 BATCH_KEY = "corners_batch"
 

@@ -225,3 +225,17 @@ def test_a_file_not_utf8_or_cut_short_is_refused_and_read_once_fixed(home, landi
     cut.unlink()
     again = ingest(home, landing, CONFIG)
     assert not again.errors and again.totals()["stored"] == 2
+
+
+def test_a_second_ingest_of_the_same_home_is_refused_while_one_runs(home, landing):
+    import fcntl
+
+    from pipelines.ingest import IngestError
+
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1")])
+    home.root.mkdir(parents=True)
+    with open(home.root / ".lock", "w") as held:  # as the other process holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(IngestError, match="another corners process is writing to"):
+            ingest(home, landing, CONFIG)
+    assert ingest(home, landing, CONFIG).totals()["stored"] == 1
