@@ -45,19 +45,18 @@ def report_path(home: Home, as_of: date) -> Path:
     return home.root / "reports" / f"{as_of.isoformat()}.html"
 
 
-def prune_reports(folder: Path, keep: int, written: Path) -> list[Path]:
+def prune_reports(folder: Path, keep: int, written: Path) -> None:
     """Remove all but the reports of the latest `keep` days (0: keep all), never `written`;
-    only files named as reports (`YYYY-MM-DD.html`) are touched. Returns those removed."""
+    only files named as reports (`YYYY-MM-DD.html`) are touched."""
     if keep == 0:
-        return []
+        return
     reports = sorted(
         (p for p in folder.glob("*.html") if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.stem)),
         reverse=True,  # ISO days sort as dates
     )
-    removed = [p for p in reports[keep:] if p != written]
-    for path in removed:
-        path.unlink(missing_ok=True)
-    return removed
+    for path in reports[keep:]:
+        if path != written:
+            path.unlink(missing_ok=True)
 
 
 def _table(frame: pl.DataFrame, empty: str) -> str:
