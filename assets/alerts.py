@@ -18,7 +18,7 @@ from pipelines.resources import CornersResource
     "and a one-line explanation (Delta published/alerts).",
 )
 def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
-    result = refresh_alerts(corners.layout, corners.settings.alerts)
+    result = refresh_alerts(corners.layout, corners.settings.alerts, corners.settings.model.windows)
     table = result.table
     open_now = table.filter(pl.col("status") == "open")
     context.log.info(

@@ -12,10 +12,12 @@ from pipelines.resources import CornersResource
 
 
 class RefreshConfig(dg.Config):
-    """`as_of`: last day to compute (default yesterday, UTC); `rebuild`: recompute every day."""
+    """`as_of`: last day to compute (default yesterday, UTC); `rebuild`: recompute every day;
+    `allow_future`: accept an as_of after today (UTC)."""
 
     as_of: str | None = None
     rebuild: bool = False
+    allow_future: bool = False
 
 
 def _bands(rows: pl.DataFrame) -> dict[str, int]:
@@ -41,6 +43,7 @@ def fit_health_candidate(
         else datetime.now(UTC).date() - timedelta(days=1)
     )
     home = corners.layout
+    rf.check_as_of(home, as_of, rebuild=config.rebuild, allow_future=config.allow_future)
     plan = rf.plan_refresh(home, as_of, rebuild=config.rebuild)
     rows = rf.compute_candidate(home, corners.settings, plan)
     rf.write_candidate(home, rows, plan)

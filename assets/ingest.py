@@ -53,6 +53,8 @@ def landing_ingest(context: dg.AssetExecutionContext, corners: CornersResource):
     totals = report.totals()
     for error in report.errors:
         context.log.error(error)
+    for entry in report.ignored:
+        context.log.warning(f"ignored: {entry}")
     new_by_stream = dict(
         report.files.filter(pl.col("kind") == "file")
         .group_by("stream")

@@ -14,7 +14,11 @@ from pipelines.resources import CornersResource
 from pipelines.store import REGISTRY_SCHEMA
 
 SCORES = [*(f"{c}_score" for c in COMPONENTS), "fit_score"]
-KEYS = {"rows": ["partnership_id", "as_of"], "coverage": ["partnership_id"]}
+KEYS = {
+    "rows": ["partnership_id", "as_of"],
+    "coverage": ["partnership_id"],
+    "removed": ["partnership_id"],
+}
 
 
 def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
@@ -46,6 +50,8 @@ def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
         .then(float("inf"))
         .otherwise((pl.col("fit_score") - expected).abs())
     )
+    # NaN is not null, but pandas reads both as NaN, which GE's range checks skip: count it.
+    nan = pl.sum_horizontal([pl.col(c).is_nan().fill_null(False) for c in SCORES])
     # Only what the expectations read goes to pandas.
     return rows.select(
         "partnership_id",
@@ -54,6 +60,21 @@ def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
         *SCORES,
         band.alias("expected_band"),
         gap.alias("fit_score_gap"),
+        nan.alias("nan_scores"),
+    )
+
+
+def removed(rows: pl.DataFrame, published: pl.LazyFrame, plan: rf.Plan) -> pl.DataFrame:
+    """Partnerships the published table has that publishing `rows` would remove: those whose
+    published rows all lie in the replaced days and that have no candidate row."""
+    replaced = published.group_by("partnership_id").agg(pl.col("as_of").min().alias("first"))
+    if plan.start is not None:
+        replaced = replaced.filter(pl.col("first") >= plan.start)
+    return (
+        replaced.select("partnership_id")
+        .collect()
+        .join(rows.select("partnership_id").unique(), on="partnership_id", how="anti")
+        .sort("partnership_id")
     )
 
 
@@ -98,6 +119,19 @@ CHECKS = [
         "Every component score and fit_score is within [0, 100].",
     ),
     Check(
+        "fit_health_scores_are_numbers",
+        "rows",
+        (gxe.ExpectColumnValuesToBeBetween(column="nan_scores", min_value=0, max_value=0),),
+        "No component score or fit_score is NaN (null is allowed, NaN is not a score).",
+    ),
+    Check(
+        "fit_health_keeps_published_partnerships",
+        "removed",
+        (gxe.ExpectColumnValuesToBeNull(column="partnership_id"),),
+        "Publishing removes no partnership that is published (a registry that drops one, or "
+        "an empty candidate, is refused; a partnership ends by its ended_on).",
+    ),
+    Check(
         "fit_health_band_matches_fit_score",
         "rows",
         (gxe.ExpectColumnPairValuesToBeEqual(column_A="band", column_B="expected_band"),),
@@ -137,8 +171,11 @@ def fit_health_candidate_checks(corners: CornersResource):
     home = corners.layout
     rows, plan = rf.read_candidate(home)
     registry = store.scan(home.registry, REGISTRY_SCHEMA).collect()
+    path = rf.fit_health_path(home)
+    published = store.scan(path, pl.Schema({"partnership_id": pl.String(), "as_of": pl.Date()}))
     frames = {
         "rows": derived(rows, corners.settings.model),
         "coverage": coverage(rows, registry, plan),
+        "removed": removed(rows, published, plan),
     }
     yield from recorded(home, "fit_health_candidate", run_checks(frames, CHECKS, KEYS))

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fitmodel.columns import COMPONENTS, fit_health_schema
+from fitmodel.rules import compile_rule
 
 CONFIG_ENV = "CORNERS_CONFIG"
 
@@ -25,7 +30,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class IngestConfig(_Strict):
@@ -33,9 +38,12 @@ class IngestConfig(_Strict):
 
     default_timezone: str | None = None
     """Time zone given to timestamps without an offset; unset quarantines them."""
-    future_tolerance_days: float = Field(1.0, ge=0)
+    future_tolerance_days: float = Field(1.0, ge=0, le=3650)
     """An event more than this many days after ingestion is `future_timestamp`."""
-    batch_mb: float = Field(64.0, gt=0)
+    max_file_mb: float = Field(256.0, gt=0, le=1e6)
+    """The largest landing file read, in megabytes uncompressed: a larger one (a `.jsonl.gz`
+    that expands past it included) is refused, naming it, before it is held in memory."""
+    batch_mb: float = Field(64.0, gt=0, le=1e6)
     """Landing megabytes validated and committed together: larger batches are faster, smaller
     ones hold less in memory (an ingest holds about 28 times this at its peak)."""
 
@@ -105,8 +113,9 @@ class ModelConfig(_Strict):
     windows: Windows = Windows()
     components: Components = Components()
     bands: Bands = Bands()
-    min_weight: float = Field(0.5, ge=0)
-    """A fit score needs at least this much non-null component weight."""
+    min_weight: float = Field(0.5, gt=0)
+    """A fit score needs at least this much non-null component weight (above 0: a score over
+    no component at all would be 0 ÷ 0)."""
     corner_threshold: float = 7
     """A corner mean below this sets `corner_below_7`."""
     ratio_threshold: float = 3
@@ -114,12 +123,37 @@ class ModelConfig(_Strict):
     recent_survey_days: Days = 90
     """`data_confidence` is `high` only with a survey response this recent (trailing days)."""
 
+    @model_validator(mode="after")
+    def _a_score_is_possible(self) -> ModelConfig:
+        total = sum(getattr(self.components, name).weight for name in COMPONENTS)
+        if total <= 0:
+            raise ValueError("every component weight is 0: no fit score could be computed")
+        if self.min_weight > total:
+            raise ValueError(
+                f"min_weight {self.min_weight:g} exceeds the sum of the weights {total:g}: no "
+                "fit score could be computed"
+            )
+        return self
+
 
 class ScheduleConfig(_Strict):
     """When the nightly refresh runs."""
 
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if value != "0 2 * * *":  # Dagster's own check, imported only for a cron of one's own
+            from dagster._utils.schedules import is_valid_cron_string
+
+            if not is_valid_cron_string(value):
+                raise ValueError(
+                    f"{value!r} is not a cron schedule Dagster accepts (five fields, e.g. "
+                    "'0 2 * * *')"
+                )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -132,10 +166,12 @@ class ScheduleConfig(_Strict):
 
 
 class AlertRule(_Strict):
-    """A SQL boolean expression over fit_health columns, and how severe it is."""
+    """A SQL boolean expression over fit_health columns, how severe it is, and for how many
+    consecutive days it must hold before the rule does (`for_days`, like Prometheus' `for:`)."""
 
-    when: str
+    when: str = Field(min_length=1, max_length=4000)
     severity: Literal["warning", "critical"] = "warning"
+    for_days: Days = 1
 
 
 DEFAULT_RULES = {
@@ -153,41 +189,100 @@ Severity = Literal["warning", "critical"]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_env(value: str) -> str:
+def _expand_env(value: str) -> tuple[str, tuple[str, ...]]:
     """`${NAME}` in a sink URL or header becomes that environment variable (secrets stay out
-    of the file); an unset variable is an error."""
+    of the file); an unset variable is an error. Returns the text and the values put in."""
+    found: list[str] = []
 
     def lookup(match: re.Match) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
+        found.append(os.environ[name])
         return os.environ[name]
 
-    return _ENV_REF.sub(lookup, value)
+    return _ENV_REF.sub(lookup, value), tuple(found)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+"""An HTTP header name (RFC 9110 token)."""
+
+
+def _url_problem(url: str) -> str | None:
+    if _CONTROL.search(url) or re.search(r"\s", url):
+        return "contains whitespace or a control character"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL with a host"
+    return None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A sink's URL and headers with `${NAME}` expanded, and the values expanded (to keep out
+    of every message and log)."""
+
+    url: str
+    headers: dict[str, str]
+    secrets: tuple[str, ...]
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+        return text
 
 
 class WebhookSink(_Strict):
     """An HTTP POST of JSON per message: `webhook` sends corners' own JSON with an
-    `Idempotency-Key` header, `slack` a Slack incoming-webhook payload (`text` and `blocks`)."""
+    `Idempotency-Key` header, `slack` a Slack incoming-webhook payload (`text` and `blocks`).
+
+    `url` and `headers` are kept as written; `${NAME}` is expanded when a message is sent
+    (`resolved`). Loading checks that every variable is set and that the expanded URL and
+    header values are well formed, naming the key but never an expanded value."""
 
     kind: Literal["webhook", "slack"]
     url: str
     headers: dict[str, str] = {}
-    timeout_seconds: float = Field(10, gt=0)
+    timeout_seconds: float = Field(10, gt=0, le=600)
+    """A deadline for the whole request: connecting, sending and the whole answer."""
     min_severity: Severity = "warning"
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = _expand_env(value)
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"not an http(s) URL: {value!r}")
+        expanded, secrets = _expand_env(value)
+        problem = _url_problem(expanded)
+        if problem:
+            shown = value if not secrets else f"{value} (with its variables expanded)"
+            raise ValueError(f"{shown}: {problem}")
         return value
 
     @field_validator("headers")
     @classmethod
     def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
-        return {k: _expand_env(v) for k, v in value.items()}
+        for name, text in value.items():
+            if not _TOKEN.match(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token")
+            expanded, _ = _expand_env(text)
+            if _CONTROL.search(expanded):
+                raise ValueError(
+                    f"header {name}: its value contains a line break or a control character"
+                )
+        return value
+
+    def resolved(self) -> Resolved:
+        url, secrets = _expand_env(self.url)
+        headers, found = {}, list(secrets)
+        for name, text in self.headers.items():
+            headers[name], more = _expand_env(text)
+            found += more
+        return Resolved(url, headers, tuple(found))
 
 
 class LogSink(_Strict):
@@ -222,12 +317,9 @@ class AlertsConfig(_Strict):
 
     @model_validator(mode="after")
     def _rules_compile(self) -> AlertsConfig:
-        from fitmodel.alerts import check_rule
-        from fitmodel.score import fit_health_schema
-
         schema = fit_health_schema()
         for name, rule in self.rules.items():
-            check_rule(name, rule.when, schema)
+            compile_rule(name, rule.when, schema)
         return self
 
 
@@ -281,7 +373,34 @@ def load_config(path: str | Path | None = None) -> CornersConfig:
     if not file.is_file():
         raise ConfigError(f"configuration file not found: {file}")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"configuration file {file} is not UTF-8 text (byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"configuration file {file} cannot be read: {exc.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"configuration file {file} is not valid YAML: {exc}") from None
     return parse_config(data, str(file))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last
+    silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"found the key {key!r} twice",
+                    key_node.start_mark,
+                )
+            seen[key] = True
+        return super().construct_mapping(node, deep=deep)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
+
+from fitmodel.events import EARLIEST_DAY
+
+LATEST_DAY = date(2999, 12, 31)
+"""Registry dates must lie in EARLIEST_DAY..LATEST_DAY (a year-1 start would make a refresh
+span two thousand years of days)."""
 
 REGISTRY_COLUMNS = (
     "partnership_id",
@@ -29,6 +37,11 @@ def parse_registry(raw: pl.DataFrame, source: str) -> pl.DataFrame:
     missing = [c for c in REGISTRY_COLUMNS if c not in raw.columns and c != "ended_on"]
     if missing:
         raise RegistryError(f"{source}: missing column(s) {', '.join(missing)}")
+    if raw.height == 0:
+        raise RegistryError(
+            f"{source}: registry rejected, the previous registry stays: it has no partnerships "
+            "(a partnership leaves corners by its ended_on, not by leaving the file)"
+        )
     if "ended_on" not in raw.columns:
         raw = raw.with_columns(pl.lit(None, pl.String).alias("ended_on"))
     text = raw.select(
@@ -51,6 +64,12 @@ def parse_registry(raw: pl.DataFrame, source: str) -> pl.DataFrame:
                 pl.lit("bad date in ended_on: ") + pl.col("ended_on")
             ),
             pl.when(ended < started).then(pl.lit("ended_on is before started_on")),
+            pl.when(~started.is_between(EARLIEST_DAY, LATEST_DAY)).then(
+                pl.lit(f"started_on outside {EARLIEST_DAY}..{LATEST_DAY}: ") + pl.col("started_on")
+            ),
+            pl.when(~ended.is_between(EARLIEST_DAY, LATEST_DAY)).then(
+                pl.lit(f"ended_on outside {EARLIEST_DAY}..{LATEST_DAY}: ") + pl.col("ended_on")
+            ),
         )
         .list.drop_nulls()
         .alias("problems"),

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from fitmodel.columns import COMPONENTS
 from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS
 from fitmodel.indicators import (
@@ -23,7 +24,6 @@ TIE = 1e-9
 """Float noise allowance: changes this close to the most negative one tie with it (the first
 component wins), a change must be below -TIE to count as negative, and a score this close
 below a band's threshold is in that band (70 on paper can be computed as 69.99999999999999)."""
-COMPONENTS = ("survey", "collaboration", "responsiveness", "engagement", "innovation", "balance")
 
 
 def _inputs() -> dict[str, pl.Expr]:

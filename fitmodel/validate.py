@@ -16,9 +16,11 @@ Two steps over a whole batch, no per-line Python:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -28,6 +30,7 @@ import pyarrow as pa
 
 from fitmodel.config import IngestConfig
 from fitmodel.events import (
+    EARLIEST_DAY,
     ENVELOPE,
     EVENT_TYPES,
     FieldSpec,
@@ -47,6 +50,9 @@ LINE_COLUMNS = {
 """A batch of lines to validate; `rank` is the processing order (SPEC §2)."""
 
 ALL_FIELDS: list[FieldSpec] = [*ENVELOPE, *type_fields().values()]
+
+EARLIEST_INSTANT = datetime(EARLIEST_DAY.year, 1, 1, tzinfo=UTC)
+"""Events before this are `invalid_value:occurred_at` (`fitmodel.events.EARLIEST_DAY`)."""
 
 
 def _sql_list(values: list[str]) -> str:
@@ -143,7 +149,40 @@ def extract(lines: pl.DataFrame, fields: Sequence[FieldSpec] = ALL_FIELDS) -> pl
         con.unregister("lines")
     if not tokens["rank"].equals(lines["rank"]):  # DuckDB keeps insertion order; make sure
         tokens = lines.select("rank").join(tokens, on="rank", how="left", maintain_order="left")
-    return lines.hstack(tokens.drop("rank"))
+    return _canonical_nested_extras(lines.hstack(tokens.drop("rank")), fields)
+
+
+def _canonical(text: str) -> str:
+    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical_nested_extras(tokens: pl.DataFrame, fields: Sequence[FieldSpec]) -> pl.DataFrame:
+    """Unknown fields holding objects, written with their keys sorted at every depth, and the
+    content hash recomputed over that text: "equal as parsed JSON" ignores the key order of
+    nested objects too. DuckDB sorts only the top-level keys; the few lines whose unknown
+    fields nest an object are rewritten here (Python's json, on those lines alone). Lines
+    without one keep the text and hash DuckDB gave them."""
+    nested = tokens["extra"].str.slice(1).str.contains("{", literal=True).fill_null(False)
+    where = nested.arg_true()
+    if where.is_empty():
+        return tokens
+    extras = [_canonical(text) for text in tokens["extra"].gather(where)]
+    tokenised = {f.name for f in fields}
+    parts = [
+        tokens[f"j:{f.name}"].gather(where).fill_null("")
+        if f.name in tokenised
+        else pl.repeat("", where.len(), eager=True)
+        for f in ALL_FIELDS
+    ]
+    prefixes = pl.DataFrame({str(i): part for i, part in enumerate(parts)}).select(pl.concat_str(pl.all(), separator="\x1f").alias("p"))["p"]
+    hashes = [
+        hashlib.md5(f"{prefix}\x1f{extra}".encode()).hexdigest()
+        for prefix, extra in zip(prefixes, extras, strict=True)
+    ]
+    return tokens.with_columns(
+        tokens["extra"].scatter(where, extras),
+        tokens["content_hash"].scatter(where, hashes),
+    )
 
 
 def check_stream(lines: pl.DataFrame, stream: str, **checks: Any) -> pl.DataFrame:
@@ -156,7 +195,11 @@ def check_stream(lines: pl.DataFrame, stream: str, **checks: Any) -> pl.DataFram
     fields = [*ENVELOPE, *stream_fields(stream)]
     types = [f'"{t}"' for t, (s, _) in EVENT_TYPES.items() if s == stream]
     first = extract(lines, fields)
-    usual = ~pl.col("is_object") | (pl.col("j:event_type").is_in(types) & pl.col("extra").is_null())
+    # A mask that is null for a line would drop it from both sides: every line takes exactly
+    # one of the two paths (a line without an `event_type` token is not usual).
+    usual = (
+        ~pl.col("is_object") | (pl.col("j:event_type").is_in(types) & pl.col("extra").is_null())
+    ).fill_null(False)
     parts = [validate(first.filter(usual), fields=fields, **checks)]
     rest = first.filter(~usual)
     if rest.height:
@@ -358,6 +401,8 @@ def validate(
                     text_at & occurred_at.is_null() & ~pl.col("_naive_at"),
                     "invalid_value:occurred_at",
                 ),
+                # A date no partnership can have (the registry refuses them too).
+                (occurred_at < EARLIEST_INSTANT, "invalid_value:occurred_at"),
             ]
         else:
             rules += _field_rules(spec, is_object)
@@ -409,12 +454,16 @@ def settle_duplicates(validated: pl.DataFrame, stored: pl.DataFrame) -> pl.DataF
 
     `stored` holds `event_id`, `content_hash` of the events already in the store that share an
     id with the batch. Per id, the version that stands is the stored one, else the first
-    storable line by `rank`. Every other line with that id is a `duplicate` when its content
-    equals the standing version and `conflicting_duplicate` otherwise. A line held back only by
-    `unknown_partnership` is compared too, but never stands itself until it is stored.
+    storable line by `rank`. Every other storable line with that id is a `duplicate` when its
+    content equals the standing version and `conflicting_duplicate` otherwise.
+
+    Only lines that are otherwise storable are compared. A line quarantined for another reason
+    (`unknown_partnership` among them) keeps exactly its own reasons, so they do not depend on
+    which lines shared its batch or how often the landing was ingested; a line retried once
+    its partnership is known is storable, and compared then.
     """
     storable = pl.col("reasons").list.len() == 0
-    comparable = storable | (pl.col("reasons") == pl.lit(["unknown_partnership"]))
+    comparable = storable
     # Only ids stored already or on two comparable lines need the rules; most ids are new.
     # Repeats are found among 64-bit hashes of the ids, twice as fast as among the strings; a
     # collision only adds an id to the contest, where ids are compared exactly.

@@ -19,7 +19,7 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from fitmodel.alerts import project, update
-from fitmodel.config import AlertsConfig
+from fitmodel.config import AlertsConfig, Windows
 from pipelines import refresh as rf
 from pipelines import store
 from pipelines.refresh import REFRESH_LOG_SCHEMA
@@ -33,7 +33,7 @@ def alerts_path(home: Home) -> Path:
 
 
 def rules_hash(settings: AlertsConfig) -> str:
-    rules = {n: [r.when, r.severity] for n, r in sorted(settings.rules.items())}
+    rules = {n: [r.when, r.severity, r.for_days] for n, r in sorted(settings.rules.items())}
     return hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:16]
 
 
@@ -48,11 +48,11 @@ def _last_commit(path: Path) -> dict:
     return DeltaTable(str(path)).history(1)[0] if store.exists(path) else {}
 
 
-def refresh_alerts(home: Home, settings: AlertsConfig) -> AlertsUpdate:
+def refresh_alerts(home: Home, settings: AlertsConfig, windows: Windows) -> AlertsUpdate:
     """Bring the alerts table up to date with the published fit-health and return it."""
     path, source = alerts_path(home), rf.fit_health_path(home)
-    rules = {n: r.when for n, r in settings.rules.items()}
-    severities = {n: r.severity for n, r in settings.rules.items()}
+    rules = settings.rules
+    texts = {"trend_days": windows.trend_days, "activity_days": windows.activity_days}
     version, key = store.version(source), rules_hash(settings)
     last = _last_commit(path)
     mode, start = "rebuild", None
@@ -68,11 +68,11 @@ def refresh_alerts(home: Home, settings: AlertsConfig) -> AlertsUpdate:
         )
         if since["rebuilds"][0] == 0 and since["start"][0] is not None:
             mode, start = "incremental", since["start"][0]
-    history = DeltaTable(str(source)).to_pyarrow_dataset()
+    history = pl.scan_delta(str(source))
     if mode == "incremental":
-        table = update(pl.read_delta(str(path)), history, rules, severities, start)
+        table = update(pl.read_delta(str(path)), history, rules, start, **texts)
     else:
-        table = project(history, rules, severities)
+        table = project(history, rules, **texts)
     write_deltalake(
         str(path),
         table.to_arrow(),

@@ -70,6 +70,8 @@ def print_accounting(report: IngestReport, out=sys.stdout) -> None:
     )
     if report.skipped:
         print(f"{len(report.skipped)} file(s) already ingested, skipped", file=out)
+    for entry in report.ignored:
+        print(f"ignored: {entry}", file=sys.stderr)
     if report.registry_rows is not None:
         print(f"registry replaced: {report.registry_rows} partnership(s)", file=out)
     for error in report.errors:

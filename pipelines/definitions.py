@@ -39,8 +39,10 @@ refresh_job = dg.define_asset_job(
 )
 
 
-def refresh_run_config(as_of: str | None = None, rebuild: bool = False) -> dict:
-    config: dict = {"rebuild": rebuild}
+def refresh_run_config(
+    as_of: str | None = None, rebuild: bool = False, allow_future: bool = False
+) -> dict:
+    config: dict = {"rebuild": rebuild, "allow_future": allow_future}
     if as_of:
         config["as_of"] = as_of
     return {"ops": {"fit_health_candidate": {"config": config}}}

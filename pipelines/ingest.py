@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
 import signal
 import uuid
+import zlib
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -52,6 +55,7 @@ class IngestReport:
 
     files: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LOG_SCHEMA))
     skipped: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     registry_rows: int | None = None
     seconds: float = 0.0
@@ -99,71 +103,169 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def landing_files(landing: Path) -> list[LandingFile]:
-    """Event files of the landing folder in sorted path order."""
-    found = []
-    for stream in STREAMS:
-        folder = landing / stream
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob("*"):
-            if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
+@dataclass
+class Landing:
+    """What a landing folder holds: event files in sorted path order, entries refused (links
+    that lead outside the folder) and entries ignored (not in a stream folder, or not
+    `.jsonl`/`.jsonl.gz`), each with why."""
+
+    files: list[LandingFile]
+    refused: list[str]
+    ignored: list[str]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def landing_files(landing: Path) -> Landing:
+    """Walk `landing` (links are not followed into other places: one that resolves outside
+    the folder is refused, naming it; one inside is skipped, its target being read where it
+    is)."""
+    root = landing.resolve()
+    found, refused, ignored = [], [], []
+    for folder, dirs, names in os.walk(landing, followlinks=False):
+        here = Path(folder)
+        for name in sorted(dirs):
+            path = here / name
+            if path.is_symlink():
                 rel = path.relative_to(landing).as_posix()
+                if not _inside(path, root):
+                    refused.append(f"{rel}: a link to {path.resolve()}, outside the landing folder")
+                else:
+                    ignored.append(f"{rel}/: a link inside the landing folder (read its target)")
+        for name in names:
+            path = here / name
+            rel = path.relative_to(landing).as_posix()
+            if rel == REGISTRY_FILE:
+                continue
+            if path.is_symlink() and not _inside(path, root):
+                refused.append(f"{rel}: a link to {path.resolve()}, outside the landing folder")
+                continue
+            stream = rel.split("/", 1)[0]
+            if "/" not in rel or stream not in STREAMS:
+                ignored.append(f"{rel}: not in a stream folder ({', '.join(STREAMS)})")
+            elif not name.endswith((".jsonl", ".jsonl.gz")):
+                ignored.append(f"{rel}: not a .jsonl or .jsonl.gz file")
+            elif path.is_file():
                 found.append((rel, path, stream))
     found.sort()
     with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib lets go of the GIL
         digests = pool.map(_digest, [path for _, path, _ in found])
-        return [
+        files = [
             LandingFile(path, rel, stream, digest, path.stat().st_size)
             for (rel, path, stream), digest in zip(found, digests, strict=True)
         ]
+    return Landing(files, sorted(refused), sorted(ignored))
 
 
 class LandingFileError(ValueError):
-    """A landing file that cannot be read as lines of UTF-8 text (left for a later ingest)."""
+    """A landing file that cannot be read as lines of UTF-8 text, or is too large (left for a
+    later ingest)."""
 
 
-def _not_utf8(file: LandingFile) -> LandingFileError | None:
-    """Where a file that polars refused as invalid UTF-8 stops being UTF-8 (error path only)."""
-    data = file.path.read_bytes()
-    gz = data[:2] == b"\x1f\x8b"  # as polars decides
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"} | {
+    b"\x78" + second: "zlib" for second in (b"\x01", b"\x5e", b"\x9c", b"\xda")
+}
+"""Magic bytes of what polars would decompress on its own (and without a bound)."""
+
+
+def _compression(head: bytes) -> str | None:
+    return next((kind for magic, kind in _COMPRESSED.items() if head.startswith(magic)), None)
+
+
+def _contents(file: LandingFile, limit: int) -> Path | bytes:
+    """The file's uncompressed bytes (or its path when it is plain text), at most `limit`
+    bytes uncompressed: a larger file, whatever its compressed size, is refused before it is
+    held in memory."""
+    with open(file.path, "rb") as handle:
+        head = handle.read(4)
+    kind = _compression(head)
+    megabytes = f"{limit / 1e6:g} MB"
+    if kind is None:
+        if file.size > limit:
+            raise LandingFileError(
+                f"{file.size / 1e6:,.0f} MB is over the {megabytes} limit per file "
+                "(ingest.max_file_mb): split it"
+            )
+        return file.path
+    if kind != "gzip":
+        raise LandingFileError(f"{kind}-compressed: only gzip (.jsonl.gz) is read")
     try:
-        (gzip.decompress(data) if gz else data).decode("utf-8")
+        with gzip.open(file.path, "rb") as stream:
+            data = stream.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LandingFileError(f"not a readable gzip file ({exc})") from None
+    if len(data) > limit:
+        raise LandingFileError(
+            f"expands to more than {megabytes} uncompressed, the limit per file "
+            "(ingest.max_file_mb): split it"
+        )
+    if _compression(data[:4]):
+        raise LandingFileError("compressed twice: only one layer of gzip is read")
+    return data
+
+
+def _not_utf8(data: bytes, gz: bool) -> LandingFileError | None:
+    """Where bytes that polars refused as invalid UTF-8 stop being UTF-8 (error path only)."""
+    try:
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = exc.object.count(b"\n", 0, exc.start) + 1
         where = "uncompressed byte" if gz else "byte"
         return LandingFileError(f"line {line} is not UTF-8 text ({where} {exc.start})")
-    except (OSError, EOFError):
-        pass  # not the bytes after all: polars' own message stands
     return None
 
 
-def _read_lines(file: LandingFile) -> pl.DataFrame:
+def _read_lines(file: LandingFile, limit: int) -> tuple[pl.DataFrame, int]:
+    """The file's non-blank lines, and its size uncompressed."""
+    contents = _contents(file, limit)
+    source = io.BytesIO(contents) if isinstance(contents, bytes) else contents
     try:
-        frame = pl.read_lines(file.path)
+        frame = pl.read_lines(source, glob=False)
     except pl.exceptions.ComputeError as exc:
-        raise (_not_utf8(file) or exc) from None
+        data = contents if isinstance(contents, bytes) else file.path.read_bytes()
+        raise (_not_utf8(data, isinstance(contents, bytes)) or exc) from None
+    size = len(contents) if isinstance(contents, bytes) else file.size
     frame = frame.with_row_index("line_number", offset=1)
     # The strip copies every line; left as read, the lines raised peak memory by 450 MB.
-    return frame.select(
+    lines = frame.select(
         pl.lit(file.stream).alias("stream"),
         pl.lit(file.relative).alias("source_file"),
         pl.lit(file.digest).alias("file_hash"),
         pl.col("line_number").cast(pl.Int64),
         pl.col("line").str.strip_chars_end("\r"),
     ).filter(pl.col("line").str.contains(r"\S"))  # blank lines are not counted
+    return lines, size
 
 
-def _chunks(files: list[LandingFile], batch_bytes: float) -> list[list[LandingFile]]:
-    chunks: list[list[LandingFile]] = [[]]
-    size = 0
+def _batches(
+    files: list[LandingFile], batch_bytes: float, limit: int, errors: list[str]
+) -> Iterator[tuple[list[LandingFile], list[pl.DataFrame]]]:
+    """The files read in batches of about `batch_bytes` uncompressed (a file larger than that
+    is a batch of its own), in order; a file that cannot be read is named in `errors` and
+    left out."""
+    chunk: list[LandingFile] = []
+    parts: list[pl.DataFrame] = []
+    size, yielded = 0, False
     for f in files:
-        if chunks[-1] and size + f.size > batch_bytes:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(f)
-        size += f.size
-    return chunks
+        try:
+            lines, bytes_read = _read_lines(f, limit)
+        except (LandingFileError, pl.exceptions.ComputeError, OSError) as exc:
+            errors.append(f"{f.relative}: cannot be read: {exc}")
+            continue
+        if chunk and size + bytes_read > batch_bytes:
+            yield chunk, parts
+            chunk, parts, size, yielded = [], [], 0, True
+        chunk.append(f)
+        parts.append(lines)
+        size += bytes_read
+    if chunk or not yielded:  # the first batch also carries the registry and the retries
+        yield chunk, parts
 
 
 @dataclass
@@ -257,6 +359,12 @@ def _load_registry(
 ) -> pl.DataFrame | None:
     """The landing folder's registry when it is new and valid, else None (errors reported)."""
     path = landing / REGISTRY_FILE
+    if path.is_symlink() and not _inside(path, landing.resolve()):
+        report.errors.append(
+            f"{REGISTRY_FILE}: a link to {path.resolve()}, outside the landing folder: refused, "
+            "not read"
+        )
+        return None
     if not path.is_file():
         return None
     digest = _digest(path)
@@ -281,11 +389,11 @@ def _load_registry(
 
 
 def _retry_lines(home: Home) -> pl.DataFrame:
-    """Quarantined lines held back only by `unknown_partnership`, oldest first."""
+    """Quarantined lines held back only by `unknown_partnership`, in the order they were read."""
     return (
         store.scan(home.quarantine, QUARANTINE_SCHEMA)
         .filter(pl.col("reasons") == pl.lit(["unknown_partnership"]))
-        .sort("ingested_at", "file_hash", "line_number")
+        .sort("ingested_at", "source_file", "file_hash", "line_number")  # the order first read
         .select("stream", "source_file", "file_hash", "line_number", "line")
         .collect()
     )
@@ -372,6 +480,12 @@ def _build_batch(
     )
     if not checked["rank"].is_sorted():
         checked = checked.sort("rank")
+    if checked.height != lines.height or not checked["rank"].equals(lines["rank"]):
+        # Nothing of the batch is written: every line read must have exactly one outcome.
+        raise AccountingError(
+            f"validation returned {checked.height} outcome(s) for {lines.height} line(s) of "
+            f"{lines['source_file'].unique().sort().to_list()}; nothing of this batch was stored"
+        )
     candidates = checked.filter(pl.col("event_id").is_not_null())["event_id"]
     settled = settle_duplicates(checked, stored.lookup(home, candidates)).with_columns(
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("ingested_at"),
@@ -401,21 +515,24 @@ def _build_batch(
     if ops.height:
         writes["quarantine"] = ops.select(*QUARANTINE_SCHEMA, "_op")
 
+    # Lines read are counted from the lines as read, not from what validation returned, so the
+    # accounting check can catch a line that validation lost.
+    read = lines.group_by("file_hash", (pl.col("rank") < retried).alias("retry")).agg(
+        pl.col("stream").first(), pl.col("source_file").first(), pl.len().alias("read")
+    )
+    outcomes = settled.group_by("file_hash", "retry").agg(
+        *[
+            (pl.col("outcome") == outcome).sum().alias(name)
+            for outcome, name in [
+                ("stored", "stored"),
+                ("duplicate", "duplicates"),
+                ("quarantined", "quarantined"),
+            ]
+        ],
+    )
     counts = (
-        settled.group_by("file_hash", "retry", maintain_order=True)
-        .agg(
-            pl.col("stream").first(),
-            pl.col("source_file").first(),
-            pl.len().alias("read"),
-            *[
-                (pl.col("outcome") == outcome).sum().alias(name)
-                for outcome, name in [
-                    ("stored", "stored"),
-                    ("duplicate", "duplicates"),
-                    ("quarantined", "quarantined"),
-                ]
-            ],
-        )
+        read.join(outcomes, on=["file_hash", "retry"], how="left", maintain_order="left")
+        .with_columns(pl.col("stored", "duplicates", "quarantined").fill_null(0))
         .with_columns(pl.col("read", "stored", "duplicates", "quarantined").cast(pl.Int64))
     )
     log = counts.select(
@@ -472,7 +589,10 @@ def ingest(
         known = set(_ingested_hashes(home))
         stored = StoredIds.pin(home)
         fresh: list[LandingFile] = []
-        for f in landing_files(landing):
+        found = landing_files(landing)
+        report.errors += [f"{entry}: refused, not read" for entry in found.refused]
+        report.ignored += found.ignored
+        for f in found.files:
             if f.digest in known:
                 report.skipped.append(f.relative)
             else:
@@ -486,14 +606,11 @@ def ingest(
         # commit at a time, in order, so a sealed batch always follows its predecessor's commit.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
             committing: Future[None] | None = None
-            for index, chunk in enumerate(_chunks(fresh, config.ingest.batch_mb * 1e6)):
-                parts = [_retry_lines(home)] if index == 0 else []
-                retried = parts[0].height if parts else 0
-                for f in chunk:
-                    try:
-                        parts.append(_read_lines(f))
-                    except (LandingFileError, pl.exceptions.ComputeError, OSError) as exc:
-                        report.errors.append(f"{f.relative}: cannot be read: {exc}")
+            limit = int(config.ingest.max_file_mb * 1e6)
+            batches = _batches(fresh, config.ingest.batch_mb * 1e6, limit, report.errors)
+            for index, (chunk, read) in enumerate(batches):
+                parts = [_retry_lines(home), *read] if index == 0 else read
+                retried = parts[0].height if index == 0 else 0
                 lines = pl.concat(parts) if parts else _empty_lines()
                 reg = registry if index == 0 else None
                 if lines.height == 0 and reg is None and not chunk:

@@ -22,11 +22,8 @@ digest `digest:<owner>:<as_of>:<hash of its keys>`) so the receiver can discard 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -39,6 +36,7 @@ from fitmodel.alerts import ACTION_SCHEMA, SEVERITY_RANK, TRANSITION_SCHEMA, due
 from fitmodel.alerts import transitions as all_transitions
 from fitmodel.config import AlertsConfig, DeliveryConfig, LogSink, WebhookSink
 from pipelines import store
+from pipelines.http import Answer, post_json
 from pipelines.store import Home
 
 logger = logging.getLogger("corners.alerts")
@@ -203,42 +201,18 @@ def messages(
 # --- sending -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A sink's answer to one attempt: `status` is the HTTP status (None: no answer)."""
-
-    ok: bool
-    status: int | None = None
-    error: str | None = None
-
-    @property
-    def retryable(self) -> bool:
-        return not self.ok and (
-            self.status is None or self.status in (408, 429) or self.status >= 500
-        )
-
-
 def post(sink: WebhookSink, message: Message) -> Answer:
-    request = urllib.request.Request(
-        sink.url,
-        data=json.dumps(message.body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "corners",
-            "Idempotency-Key": message.key,
-            **sink.headers,
-        },
+    """POST one message; errors name no expanded `${NAME}` value."""
+    target = sink.resolved()
+    answer = post_json(
+        target.url,
+        {"Idempotency-Key": message.key, **target.headers},
+        message.body,
+        sink.timeout_seconds,
     )
-    try:
-        with urllib.request.urlopen(request, timeout=sink.timeout_seconds) as response:
-            response.read()
-            return Answer(True, response.status)
-    except urllib.error.HTTPError as exc:
-        return Answer(False, exc.code, f"HTTP {exc.code} {exc.reason}")
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return Answer(False, None, f"{type(reason).__name__}: {reason}")
+    if answer.error:
+        return Answer(answer.ok, answer.status, target.redact(answer.error))
+    return answer
 
 
 @dataclass

@@ -26,7 +26,7 @@ import polars as pl
 from deltalake import write_deltalake
 
 from fitmodel.config import CornersConfig
-from fitmodel.events import STREAMS
+from fitmodel.events import EARLIEST_DAY, STREAMS
 from fitmodel.incremental import (
     RESTATEMENT_SCHEMA,
     first_affected_day,
@@ -142,6 +142,31 @@ def _model_changed(home: Home) -> bool:
     return list(published) != [*fit_health_schema(), "computed_at"]
 
 
+class PlanError(ValueError):
+    """A refresh that must not run as asked (its as_of would damage what is published)."""
+
+
+def check_as_of(home: Home, as_of: date, *, rebuild: bool, allow_future: bool) -> None:
+    """Refuse an as_of before the earliest accepted day, after today (UTC) unless
+    `allow_future`, or, for a refresh, before the last published as_of (it would drop the
+    published days after it): that takes an explicit rebuild."""
+    today = datetime.now(UTC).date()
+    if as_of < EARLIEST_DAY:
+        raise PlanError(f"as_of {as_of} is before {EARLIEST_DAY}, the earliest day corners keeps")
+    if as_of > today and not allow_future:
+        raise PlanError(
+            f"as_of {as_of} is after today ({today}, UTC): its rows would hold no events yet "
+            "and its alerts would fire on empty days; pass --allow-future if that is meant"
+        )
+    last = last_refresh(home)
+    if not rebuild and last is not None and as_of < last["as_of"]:
+        raise PlanError(
+            f"as_of {as_of} is before the last published as_of {last['as_of']}: a refresh "
+            f"would drop the published days after {as_of}. To republish through {as_of}, run "
+            f"`corners rebuild --as-of {as_of}`"
+        )
+
+
 def plan_refresh(home: Home, as_of: date, *, rebuild: bool = False) -> Plan:
     """The days this refresh must recompute (see the module docstring)."""
     watermark = _newest_ingest(home)
@@ -161,8 +186,15 @@ def plan_refresh(home: Home, as_of: date, *, rebuild: bool = False) -> Plan:
     )
     if last["watermark"] is None and watermark is not None:
         return Plan(as_of, None, "rebuild", watermark, registry_hash)
-    # An earlier as_of than last time also drops the days after it.
+    # An earlier as_of than last time (a rebuild through it) also drops the days after it.
     start = min(first_affected_day(affected, last["as_of"]), as_of + timedelta(days=1))
+    # Rows begin at started_on: an event dated before every partnership's start changes
+    # nothing earlier than the first start.
+    first_start = (
+        store.scan(home.registry, REGISTRY_SCHEMA).select(pl.col("started_on").min()).collect()
+    ).item()
+    if first_start is not None and start < first_start:
+        start = first_start
     return Plan(as_of, start, "incremental", watermark, registry_hash)
 
 

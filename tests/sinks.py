@@ -20,8 +20,10 @@ class Received:
 
 @dataclass
 class Sink:
-    """Answers each POST with the next entry of `script` (an HTTP status, or `("sleep", s)` to
-    answer 200 only after `s` seconds), then `default` once the script is used up."""
+    """Answers each POST with the next entry of `script`, then `default` once the script is
+    used up: an HTTP status; `("sleep", s)` to answer 200 only after `s` seconds;
+    `("redirect", url)` to answer 302 to `url`; `("trickle", s)` to send the status line and
+    headers at once, then its body a byte every `s` seconds."""
 
     script: list = field(default_factory=list)
     default: int = 200
@@ -40,8 +42,24 @@ class Sink:
                 with sink._lock:
                     step = sink.script.pop(0) if sink.script else sink.default
                     sink.received.append(Received(self.path, dict(self.headers), body))
-                    # -1: answered too late, after the client gave up
+                    # -1: answered too late, after the client gave up (or redirected)
                     sink.answered.append(step if isinstance(step, int) else -1)
+                if isinstance(step, tuple) and step[0] == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", step[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if isinstance(step, tuple) and step[0] == "trickle":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        for _ in range(100):
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                            time.sleep(step[1])
+                    return
                 if isinstance(step, tuple):
                     time.sleep(step[1])
                     step = 200

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from fitmodel.alerts import RuleError, check_rule, holding_days, project, update
-from fitmodel.config import ConfigError, parse_config
-from fitmodel.score import COMPONENTS, fit_health_schema
+from fitmodel.alerts import holding_days, project, update
+from fitmodel.columns import COMPONENTS, fit_health_schema
+from fitmodel.config import AlertRule, ConfigError, parse_config
+from fitmodel.rules import RuleError, compile_rule
 
 D0 = date(2025, 1, 1)
 SCHEMA = fit_health_schema()
@@ -42,13 +43,15 @@ def history(pid: str, scores: list[float | None], change: list[float | None] | N
     return pl.DataFrame(rows, schema=SCHEMA)
 
 
-RULES = {"at_risk": "band = 'at_risk'", "score_drop": "score_change_30d <= -10"}
-SEVERITY = {"at_risk": "critical", "score_drop": "warning"}
+RULES = {
+    "at_risk": AlertRule(when="band = 'at_risk'", severity="critical"),
+    "score_drop": AlertRule(when="score_change_30d <= -10", severity="warning"),
+}
 
 
 def test_an_episode_opens_resolves_and_reopens():
     rows = history("P1", [60, 40, 45, 70, None, 30, 35])
-    table = project(rows, RULES, SEVERITY).filter(pl.col("rule") == "at_risk")
+    table = project(rows, RULES).filter(pl.col("rule") == "at_risk")
     assert table.select("opened_on", "resolved_on", "last_seen_on", "status").rows() == [
         (D0 + timedelta(days=1), D0 + timedelta(days=3), D0 + timedelta(days=2), "resolved"),
         (D0 + timedelta(days=5), None, D0 + timedelta(days=6), "open"),
@@ -60,7 +63,7 @@ def test_an_episode_opens_resolves_and_reopens():
 
 def test_a_null_condition_does_not_hold():
     rows = history("P1", [60, 60, 60], change=[-12.0, None, -15.0])
-    table = project(rows, RULES, SEVERITY).filter(pl.col("rule") == "score_drop")
+    table = project(rows, RULES).filter(pl.col("rule") == "score_drop")
     assert table.select("opened_on", "resolved_on").rows() == [
         (D0, D0 + timedelta(days=1)),
         (D0 + timedelta(days=2), None),
@@ -69,7 +72,7 @@ def test_a_null_condition_does_not_hold():
 
 def test_the_explanation_names_the_biggest_driver():
     rows = history("P1", [72.0, 57.8], change=[None, -14.2])
-    table = project(rows, RULES, SEVERITY).filter(pl.col("rule") == "score_drop")
+    table = project(rows, RULES).filter(pl.col("rule") == "score_drop")
     assert table["explanation"].to_list() == [
         "fit score fell 14.2 in 30 days (72.0 → 57.8); biggest driver: responsiveness (-14.2)"
     ]
@@ -77,24 +80,24 @@ def test_the_explanation_names_the_biggest_driver():
 
 def test_partnerships_and_rules_are_separate_and_ids_are_stable():
     rows = pl.concat([history("P1", [40, 40]), history("P2", [40, 80])])
-    first = project(rows, RULES, SEVERITY)
-    again = project(pl.concat([rows, history("P1", [40, 40, 40])[2:]]), RULES, SEVERITY)
+    first = project(rows, RULES)
+    again = project(pl.concat([rows, history("P1", [40, 40, 40])[2:]]), RULES)
     assert first.filter(pl.col("partnership_id") == "P2")["status"].to_list() == ["resolved"]
     assert set(first["alert_id"]) <= set(again["alert_id"])
 
 
 def test_no_rows_no_alerts_and_only_holding_days_are_returned():
-    assert project(pl.DataFrame(schema=SCHEMA), RULES, SEVERITY).height == 0
+    assert project(pl.DataFrame(schema=SCHEMA), RULES).height == 0
     holding = holding_days(history("P1", [40, 60], change=[None, None]), RULES)
     assert holding.rows() == [("P1", D0, "at_risk")]  # a null condition does not hold
-    assert project(history("P1", [40]), RULES, SEVERITY)["rule"].to_list() == ["at_risk"]
+    assert project(history("P1", [40]), RULES)["rule"].to_list() == ["at_risk"]
 
 
-def test_a_bad_rule_fails_configuration_with_its_name_and_duckdbs_message():
+def test_a_bad_rule_fails_configuration_with_its_name_and_the_reason():
     with pytest.raises(RuleError, match=r"'broken'.*nope"):
-        check_rule("broken", "nope > 1", SCHEMA)
+        compile_rule("broken", "nope > 1", SCHEMA)
     with pytest.raises(RuleError, match="not a boolean"):
-        check_rule("numeric", "fit_score + 1", SCHEMA)
+        compile_rule("numeric", "fit_score + 1", SCHEMA)
     with pytest.raises(ConfigError) as error:
         parse_config({"alerts": {"rules": {"typo": {"when": "fit_scor < 50"}}}})
     assert "alert rule 'typo'" in str(error.value) and "fit_scor" in str(error.value)
@@ -139,6 +142,70 @@ def test_an_update_from_the_replaced_days_equals_a_projection_of_the_whole_histo
             )
             parts.append(rows)
     old, new = pl.concat(old_parts), pl.concat(new_parts)
-    previous = project(old, RULES, SEVERITY)
-    updated = update(previous, new, RULES, SEVERITY, D0 + timedelta(days=start))
-    assert_frame_equal(updated, project(new, RULES, SEVERITY))
+    # A rule that must hold several days: the update must read back that far before `start`.
+    rules = {
+        **RULES,
+        "lasting_risk": AlertRule(
+            when="fit_score < 50", for_days=data.draw(st.integers(2, 8), label="for_days")
+        ),
+    }
+    previous = project(old, rules)
+    updated = update(previous, new, rules, D0 + timedelta(days=start))
+    assert_frame_equal(updated, project(new, rules))
+
+
+def test_a_rule_with_for_days_opens_on_the_nth_consecutive_day():
+    rule = {"exit_review": AlertRule(when="band = 'at_risk'", severity="critical", for_days=3)}
+    # Rows from day 1: at_risk on days 1-2 (too short: day 0 has no row), 4-8 (holds from
+    # day 6), and 10-11 to the end (two days, not yet holding).
+    rows = history("P1", [40, 40, 40, 80, 40, 40, 40, 40, 40, 80, 40, 40])[1:]
+    table = project(rows, rule)
+    assert table.select("opened_on", "resolved_on", "last_seen_on").rows() == [
+        (D0 + timedelta(days=6), D0 + timedelta(days=9), D0 + timedelta(days=8)),
+    ]
+    held = holding_days(rows, rule)["as_of"].to_list()
+    assert held == [D0 + timedelta(days=d) for d in (6, 7, 8)]
+
+
+@pytest.mark.parametrize("days", [59, 60, 61])
+def test_exit_review_after_59_60_and_61_days_at_risk(days):
+    rule = {"exit_review": AlertRule(when="band = 'at_risk'", severity="critical", for_days=60)}
+    table = project(history("P1", [80.0] + [40.0] * days), rule)
+    if days < 60:
+        assert table.is_empty()
+    else:
+        assert table.select("opened_on", "resolved_on", "status").rows() == [
+            (D0 + timedelta(days=60), None, "open")
+        ]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "true) AS holds FROM fit_health; COPY (SELECT * FROM read_csv('/etc/passwd')) TO 'x'; "
+        "SELECT (true",
+        "read_text('/etc/passwd') IS NOT NULL",
+        "fit_score IN (SELECT 1)",
+        "fit_score < 50; ATTACH 'stolen.db'",
+        "INSTALL httpfs",
+        "",
+    ],
+)
+def test_a_rule_is_one_expression_over_the_columns_and_nothing_else(when, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        parse_config({"alerts": {"rules": {"sneaky": {"when": when}}}})
+    assert "sneaky" in str(error.value)
+    assert list(tmp_path.iterdir()) == []  # nothing was written or attached
+
+
+@pytest.mark.parametrize("name", ["x' || (SELECT 1) || '", "1st", "a b", "drop;table", "é"])
+def test_a_rule_name_is_an_identifier(name):
+    with pytest.raises(ConfigError, match="identifier"):
+        parse_config({"alerts": {"rules": {name: {"when": "fit_score < 50"}}}})
+
+
+def test_a_rule_that_fails_on_the_data_names_the_rule():
+    rule = {"casts": AlertRule(when="CAST(name AS INTEGER) > 0")}
+    with pytest.raises(RuleError, match="'casts' failed on the fit_health rows"):
+        project(history("P1", [40.0]), rule)

@@ -239,3 +239,136 @@ def test_a_second_ingest_of_the_same_home_is_refused_while_one_runs(home, landin
         with pytest.raises(IngestError, match="another corners process is writing to"):
             ingest(home, landing, CONFIG)
     assert ingest(home, landing, CONFIG).totals()["stored"] == 1
+
+
+# --- hostile input (each case of what the hostile-input review found) ---------------------
+
+
+def test_envelope_only_lines_are_quarantined_not_lost(home, landing):
+    envelope = {"event_id": "v1", "partnership_id": "P1", "occurred_at": "2026-02-01T10:00:00Z"}
+    write_lines(
+        landing / "communications" / "a.jsonl",
+        [envelope, {}, {**envelope, "source": "crm"}, communication("c1")],
+    )
+    report = ingest(home, landing, CONFIG)
+    assert report.totals() == {"lines_read": 4, "stored": 1, "duplicates": 0, "quarantined": 3}
+    reasons = pl.read_delta(str(home.quarantine)).sort("line_number")["reasons"].to_list()
+    assert reasons[0] == ["missing_field:event_type"]
+    assert "missing_field:event_id" in reasons[1] and "missing_field:event_type" in reasons[1]
+
+
+def test_a_line_that_validation_loses_stops_the_batch_before_anything_is_stored(
+    home, landing, monkeypatch
+):
+    """The accounting counts lines as read, so a validation that drops one is caught, and
+    nothing of its batch lands: the next (mended) ingest reads the file again."""
+    import pipelines.ingest as ingest_module
+
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1"), meeting("m2")])
+    real = ingest_module.check_stream
+    monkeypatch.setattr(
+        ingest_module, "check_stream", lambda lines, *a, **k: real(lines, *a, **k)[1:]
+    )
+    with pytest.raises(ingest_module.AccountingError, match="1 outcome"):
+        ingest(home, landing, CONFIG)
+    assert not home.events("meetings").exists()
+    monkeypatch.setattr(ingest_module, "check_stream", real)
+    assert ingest(home, landing, CONFIG).totals()["stored"] == 2
+
+
+def test_the_accounting_check_counts_against_the_tables(home, landing):
+    from deltalake import DeltaTable
+
+    from pipelines.ingest import AccountingError, check_accounting
+
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1"), meeting("m2")])
+    ingest(home, landing, CONFIG)
+    DeltaTable(str(home.events("meetings"))).delete("event_id = 'm2'")
+    with pytest.raises(AccountingError, match="read 2 != stored 1"):
+        check_accounting(home)
+
+
+def test_nested_objects_in_another_key_order_are_a_duplicate(home, landing):
+    first = {"meta": {"x": 1, "y": {"b": 2, "a": [{"q": 1, "p": 2}]}}, **meeting("m1")}
+    again = {**meeting("m1"), "meta": {"y": {"a": [{"p": 2, "q": 1}], "b": 2}, "x": 1}}
+    write_lines(landing / "meetings" / "a.jsonl", [first, again])
+    report = ingest(home, landing, CONFIG)
+    assert report.totals()["duplicates"] == 1 and report.totals()["quarantined"] == 0
+    assert events(home, "meetings")["extra"].to_list() == [
+        '{"meta":{"x":1,"y":{"a":[{"p":2,"q":1}],"b":2}}}'
+    ]
+
+
+@pytest.mark.parametrize("batch_mb", [1e-9, 64])
+def test_quarantine_reasons_do_not_depend_on_batching_or_repeated_ingests(
+    tmp_path, landing, batch_mb
+):
+    # An unknown partnership's line first, then a valid line with the same id and other content.
+    write_lines(landing / "meetings" / "a.jsonl", [meeting("m1", pid="P9")])
+    write_lines(landing / "meetings" / "b.jsonl", [meeting("m1", ideas_generated=5)])
+    config = CornersConfig(ingest=IngestConfig(batch_mb=batch_mb))
+    home = Home(tmp_path / f"home-{batch_mb}")
+    for _ in range(3):
+        ingest(home, landing, config)
+        reasons = pl.read_delta(str(home.quarantine))["reasons"].to_list()
+        assert reasons == [["unknown_partnership"]]
+    assert events(home, "meetings")["ideas_generated"].to_list() == [5]
+
+
+def test_dates_no_partnership_can_have_are_refused(home, landing):
+    write_lines(
+        landing / "meetings" / "a.jsonl",
+        [meeting("m1", at="0001-01-01T00:00:00Z"), meeting("m2", at="1899-12-31T23:59:59Z")],
+    )
+    ingest(home, landing, CONFIG)
+    reasons = pl.read_delta(str(home.quarantine))["reasons"].to_list()
+    assert reasons == [["invalid_value:occurred_at"], ["invalid_value:occurred_at"]]
+    (landing / "partnerships.csv").write_text(
+        registry_csv([("P1", "0001-01-01", ""), ("P2", "2024-01-01", "9999-01-01")])
+    )
+    report = ingest(home, landing, CONFIG)
+    message = "\n".join(report.errors)
+    assert "line 2: started_on outside 1900-01-01..2999-12-31: 0001-01-01" in message
+    assert "line 3: ended_on outside" in message
+
+
+def test_a_registry_without_partnerships_is_refused(home, landing):
+    ingest(home, landing, CONFIG)
+    (landing / "partnerships.csv").write_text(registry_csv([]))
+    report = ingest(home, landing, CONFIG)
+    assert "has no partnerships" in report.errors[0]
+    assert pl.read_delta(str(home.registry)).height == 2
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_expanded(home, landing):
+    path = landing / "meetings" / "bomb.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    with gzip.open(path, "wb") as out:
+        for _ in range(40):
+            out.write(b" " * 1_000_000)
+    config = CornersConfig(ingest=IngestConfig(max_file_mb=10))
+    report = ingest(home, landing, config)
+    assert any("bomb.jsonl.gz" in e and "more than 10 MB uncompressed" in e for e in report.errors)
+    # The same under a name without .gz: polars would have expanded it by its magic bytes.
+    shutil.move(path, landing / "meetings" / "plain.jsonl")
+    report = ingest(home, landing, config)
+    assert any("plain.jsonl" in e and "more than 10 MB" in e for e in report.errors)
+
+
+def test_links_out_of_the_landing_folder_are_refused_and_strays_are_listed(home, landing, tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("root:x:0:0\n")
+    (landing / "meetings").mkdir()
+    (landing / "meetings" / "passwd.jsonl").symlink_to(outside)
+    (landing / "meetings" / "linked").symlink_to(tmp_path)
+    write_lines(landing / "Communications" / "a.jsonl", [communication("c1")])
+    write_lines(landing / "meetings" / "x.JSONL", [meeting("m1")])
+    report = ingest(home, landing, CONFIG)
+    assert any("meetings/passwd.jsonl" in e and "outside" in e for e in report.errors)
+    assert any("meetings/linked" in e and "outside" in e for e in report.errors)
+    assert not home.quarantine.exists() and report.totals()["lines_read"] == 0
+    assert report.ignored == [
+        "Communications/a.jsonl: not in a stream folder (meetings, escalations, communications, "
+        "surveys)",
+        "meetings/x.JSONL: not a .jsonl or .jsonl.gz file",
+    ]

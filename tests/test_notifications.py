@@ -76,7 +76,7 @@ def test_a_first_run_notifies_the_latest_day_to_every_kind_of_sink_and_never_twi
             {"ops": hook(web), "team": {"kind": "slack", "url": slack.url}, "log": {"kind": "log"}}
         )
         report = nt.notify(home, config, history, D, log=logged.append)
-        assert (report.enqueued, report.delivered, report.failed) == (6, 6, 0)
+        assert (report.enqueued, report.delivered, report.failed) == (6, 6, 0), report.errors
 
         assert web.keys() == ["P3:at_risk:2025-06-01:open", "P2:score_drop:2025-05-29:resolve"]
         opened = web.received[0]
@@ -300,8 +300,10 @@ def test_sink_urls_and_headers_can_come_from_the_environment(monkeypatch):
             )
         }
     )
-    assert config.sinks["ops"].url == "http://127.0.0.1:9/x"
-    assert config.sinks["ops"].headers == {"Authorization": "Bearer s3cret"}
+    resolved = config.sinks["ops"].resolved()
+    assert resolved.url == "http://127.0.0.1:9/x"
+    assert resolved.headers == {"Authorization": "Bearer s3cret"}
+    assert "s3cret" not in repr(config) and "s3cret" not in config.model_dump_json()
 
 
 # --- through the Dagster refresh ----------------------------------------------------------

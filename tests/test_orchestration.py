@@ -96,6 +96,8 @@ def test_the_graph_is_what_we_expect():
         "fit_health_fit_score_matches_components",
         "fit_health_no_missing_days",
         "fit_health_covers_as_of",
+        "fit_health_scores_are_numbers",
+        "fit_health_keeps_published_partnerships",
     }
     assert "meeting_events_unique_event_id" in checks
     assert graph.get(dg.AssetKey("alerts")).parent_keys == {dg.AssetKey("fit_health")}
