@@ -174,7 +174,9 @@ def _canonical_nested_extras(tokens: pl.DataFrame, fields: Sequence[FieldSpec]) 
         else pl.repeat("", where.len(), eager=True)
         for f in ALL_FIELDS
     ]
-    prefixes = pl.DataFrame({str(i): part for i, part in enumerate(parts)}).select(pl.concat_str(pl.all(), separator="\x1f").alias("p"))["p"]
+    prefixes = pl.DataFrame({str(i): part for i, part in enumerate(parts)}).select(
+        pl.concat_str(pl.all(), separator="\x1f").alias("p")
+    )["p"]
     hashes = [
         hashlib.md5(f"{prefix}\x1f{extra}".encode()).hexdigest()
         for prefix, extra in zip(prefixes, extras, strict=True)

@@ -130,7 +130,9 @@ def post_json(url: str, headers: dict[str, str], body: dict, timeout: float) -> 
             return Answer(False, status, f"HTTP {status} redirect: not followed")
         return Answer(False, status, f"HTTP {status} {response.reason}")
     except TimeoutError:
-        return Answer(False, None, f"timed out: no complete answer within timeout_seconds ({timeout:g} s)")
+        return Answer(
+            False, None, f"timed out: no complete answer within timeout_seconds ({timeout:g} s)"
+        )
     except Exception as exc:  # a delivery that cannot be made is a failed delivery
         return Answer(False, None, f"{type(exc).__name__}: {exc}")
     finally:

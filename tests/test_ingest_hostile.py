@@ -145,8 +145,7 @@ def test_every_hostile_line_lands_in_one_place_whatever_the_batching(files):
             by_file = dict(zip(table["source_file"], table["lines_read"], strict=True))
             assert by_file == {rel: n for rel, n in counts.items() if n}
             assert (
-                table["lines_read"]
-                == table["stored"] + table["duplicates"] + table["quarantined"]
+                table["lines_read"] == table["stored"] + table["duplicates"] + table["quarantined"]
             ).all()
         a, b = _store(one), _store(many)
         assert a.keys() == b.keys()
