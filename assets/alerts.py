@@ -3,11 +3,12 @@
 import dagster as dg
 import polars as pl
 
+from assets.columns import column_schema
 from assets.fit import fit_health
-from pipelines import refresh as rf
-from pipelines.alerting import alerts_path, refresh_alerts
-from pipelines.notify import notify, outbox_path
-from pipelines.resources import CornersResource
+from assets.resources import CornersResource
+from store.alerts import read_alerts, refresh_alerts
+from store.outbox import notify
+from store.publish import published_as_of
 
 
 @dg.asset(
@@ -16,9 +17,11 @@ from pipelines.resources import CornersResource
     description="One row per alert episode (a run of days on which a rule holds for a "
     "partnership), with a stable alert_id, severity, opened/resolved/last-seen days, owner "
     "and a one-line explanation (Delta published/alerts).",
+    metadata=column_schema("alerts"),
 )
 def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
-    result = refresh_alerts(corners.layout, corners.settings.alerts, corners.settings.model.windows)
+    settings = corners.settings
+    result = refresh_alerts(corners.layout, settings.alerts, settings.model.windows)
     table = result.table
     open_now = table.filter(pl.col("status") == "open")
     context.log.info(
@@ -30,6 +33,7 @@ def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.Ma
         metadata={
             "dagster/row_count": table.height,
             "mode": result.mode,
+            "delta_version": result.version,
             "open": open_now.height,
             "open_by_rule": dg.MetadataValue.json(
                 dict(open_now.group_by("rule").len().sort("rule").iter_rows())
@@ -44,23 +48,23 @@ def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.Ma
 @dg.asset(
     group_name="alerts",
     deps=[alerts],
-    description="One row per alert transition (opened, resolved) and sink in the append-only "
-    "outbox (notifications/outbox), with every delivery outcome in notifications/deliveries: "
-    "sent at least once, never again once delivered; undelivered ones are retried on the next "
-    "refresh.",
+    description="One row per alert transition (open, resolve, withdrawn) and sink in the "
+    "append-only outbox (notifications/outbox), with every delivery outcome in "
+    "notifications/deliveries: due by the state of the alerts table, sent at least once, never "
+    "again once delivered; undelivered ones stay due until delivered or no longer due.",
+    metadata=column_schema("outbox"),
 )
 def alert_notifications(
     context: dg.AssetExecutionContext, corners: CornersResource
 ) -> dg.MaterializeResult:
     home = corners.layout
-    last = rf.last_refresh(home)
-    table = pl.read_delta(str(alerts_path(home)))
-    report = notify(home, corners.settings.alerts, table, last["as_of"], log=context.log.info)
+    as_of = published_as_of(home)
+    report = notify(home, corners.settings.alerts, read_alerts(home), as_of, log=context.log.info)
     for error in report.errors[:20]:
-        context.log.warning(f"not delivered (will retry next refresh): {error}")
+        context.log.warning(f"not delivered (due again next round): {error}")
     context.log.info(
         f"notifications: {report.enqueued} enqueued, {report.delivered} delivered, "
-        f"{report.failed} failed, {report.held} held by snoozes, {report.dropped} dropped (acked)"
+        f"{report.failed} failed, {report.held} held by snoozes, {report.dropped} dropped"
     )
     return dg.MaterializeResult(
         metadata={
@@ -70,6 +74,6 @@ def alert_notifications(
             "failed": report.failed,
             "held": report.held,
             "dropped": report.dropped,
-            "outbox": dg.MetadataValue.path(str(outbox_path(home))),
+            "outbox": dg.MetadataValue.path(str(home.path("outbox"))),
         }
     )

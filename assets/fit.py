@@ -5,10 +5,12 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from assets.ingest import EVENT_ASSETS
-from pipelines import refresh as rf
-from pipelines import store
-from pipelines.resources import CornersResource
+from assets.columns import column_schema
+from assets.guard import alone
+from assets.resources import CornersResource
+from store import delta
+from store import publish as rf
+from store.catalog import EVENT_ASSETS
 
 
 class RefreshConfig(dg.Config):
@@ -20,11 +22,10 @@ class RefreshConfig(dg.Config):
     allow_future: bool = False
 
 
-def _bands(rows: pl.DataFrame) -> dict[str, int]:
-    if rows.is_empty():
-        return {}
-    latest = rows.filter(pl.col("as_of") == pl.col("as_of").max().over("partnership_id"))
-    return dict(latest.group_by("band").len().sort("band").iter_rows())
+def _bands_on(rows: pl.DataFrame, day: date) -> dict[str, int]:
+    """Partnerships per band on `day` among `rows`."""
+    on_day = rows.filter(pl.col("as_of") == day)
+    return dict(on_day.group_by("band").len().sort("band").iter_rows())
 
 
 @dg.asset(
@@ -32,11 +33,13 @@ def _bands(rows: pl.DataFrame) -> dict[str, int]:
     deps=["partnership_registry", *EVENT_ASSETS.values()],
     description="One row per partnership per day for the days this refresh recomputes "
     "(indicators, components, fit score, band, trend, drivers): the candidate the blocking "
-    "checks audit before publication (Delta candidate/fit_health).",
+    "checks audit before publication (Delta candidate/fit_health; its commit carries the plan).",
+    metadata=column_schema("fit_health_candidate"),
 )
 def fit_health_candidate(
     context: dg.AssetExecutionContext, config: RefreshConfig, corners: CornersResource
 ) -> dg.MaterializeResult:
+    alone(context)
     as_of = (
         date.fromisoformat(config.as_of)
         if config.as_of
@@ -44,7 +47,7 @@ def fit_health_candidate(
     )
     home = corners.layout
     rf.check_as_of(home, as_of, rebuild=config.rebuild, allow_future=config.allow_future)
-    plan = rf.plan_refresh(home, as_of, rebuild=config.rebuild)
+    plan = rf.plan_refresh(home, as_of, corners.settings, rebuild=config.rebuild)
     rows = rf.compute_candidate(home, corners.settings, plan)
     rf.write_candidate(home, rows, plan)
     context.log.info(f"candidate: {rows.height} rows, days {plan.start or 'all'}..{plan.as_of}")
@@ -54,7 +57,7 @@ def fit_health_candidate(
             "mode": plan.mode,
             "first_day": str(plan.start or (rows["as_of"].min() if rows.height else "")),
             "as_of": str(plan.as_of),
-            "partnerships_per_band": dg.MetadataValue.json(_bands(rows)),
+            "partnerships_per_band_on_as_of": dg.MetadataValue.json(_bands_on(rows, plan.as_of)),
         }
     )
 
@@ -65,21 +68,21 @@ def fit_health_candidate(
     description="One row per partnership per day from started_on to min(ended_on, as_of): "
     "the published fit-health table (Delta published/fit_health), replaced only by "
     "candidates that pass their blocking checks.",
+    metadata=column_schema("fit_health"),
 )
 def fit_health(context: dg.AssetExecutionContext, corners: CornersResource):
     home = corners.layout
     rows, plan = rf.read_candidate(home)
     version = rf.publish(home, rows, plan)
-    path = rf.fit_health_path(home)
-    total = store.row_count(path)
+    path = home.path("fit_health")
     latest = pl.scan_delta(str(path)).filter(pl.col("as_of") == plan.as_of).collect()
     context.log.info(f"published {rows.height} rows (version {version})")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": total,
+            "dagster/row_count": delta.row_count(path),
             "rows_replaced": rows.height,
-            "delta_version": version if version is not None else -1,
-            "partnerships_per_band": dg.MetadataValue.json(_bands(latest)),
-            "path": dg.MetadataValue.path(str(rf.fit_health_path(home))),
+            "delta_version": version,
+            "partnerships_per_band_on_as_of": dg.MetadataValue.json(_bands_on(latest, plan.as_of)),
+            "path": dg.MetadataValue.path(str(path)),
         }
     )

@@ -3,51 +3,37 @@
 import dagster as dg
 import polars as pl
 
+from assets.columns import column_schema
+from assets.guard import alone
+from assets.resources import CornersResource
 from fitmodel.events import STREAMS
-from pipelines import store
-from pipelines.ingest import ingest
-from pipelines.resources import CornersResource
-from pipelines.store import QUARANTINE_SCHEMA, REGISTRY_SCHEMA
+from store import delta
+from store.catalog import CATALOG, EVENT_ASSETS
+from store.ingest import ingest
 
-EVENT_ASSETS = {
-    "meetings": "meeting_events",
-    "escalations": "escalation_events",
-    "communications": "communication_events",
-    "surveys": "survey_events",
-}
-GRAINS = {
-    "meetings": "One row per meeting event",
-    "escalations": "One row per escalation_opened or escalation_resolved event",
-    "communications": "One row per communication event",
-    "surveys": "One row per survey response",
-}
+
+def _spec(name: str, table: str) -> dg.AssetSpec:
+    """The asset of a catalog table written by the ingest step."""
+    entry = CATALOG[table]
+    return dg.AssetSpec(
+        name,
+        group_name="ingest",
+        description=f"{entry.grain} (Delta {entry.path}).",
+        metadata=column_schema(table),
+    )
+
 
 SPECS = [
-    dg.AssetSpec(
-        "partnership_registry",
-        group_name="ingest",
-        description="One row per partnership: the newest valid partnerships.csv (Delta).",
-    ),
-    *[
-        dg.AssetSpec(
-            EVENT_ASSETS[s],
-            group_name="ingest",
-            description=f"{GRAINS[s]}, append-only, deduplicated by event_id (Delta events/{s}).",
-        )
-        for s in STREAMS
-    ],
-    dg.AssetSpec(
-        "quarantine",
-        group_name="ingest",
-        description="One row per rejected landing line, with file, line number, raw line and "
-        "every reason (Delta).",
-    ),
+    _spec("partnership_registry", "registry"),
+    *[_spec(EVENT_ASSETS[s], s) for s in STREAMS],
+    _spec("quarantine", "quarantine"),
 ]
 
 
 @dg.multi_asset(specs=SPECS, name="landing_ingest")
 def landing_ingest(context: dg.AssetExecutionContext, corners: CornersResource):
     """Ingest new landing files (exactly once, accounted per file)."""
+    alone(context)
     home = corners.layout
     report = ingest(home, corners.landing_dir, corners.settings)
     totals = report.totals()
@@ -61,7 +47,7 @@ def landing_ingest(context: dg.AssetExecutionContext, corners: CornersResource):
         .agg(pl.col("stored").sum())
         .iter_rows()
     )
-    registry = store.scan(home.registry, REGISTRY_SCHEMA).collect()
+    registry = delta.scan_table(home, "registry").collect()
     yield dg.MaterializeResult(
         asset_key="partnership_registry",
         metadata={
@@ -71,7 +57,7 @@ def landing_ingest(context: dg.AssetExecutionContext, corners: CornersResource):
         },
     )
     for stream in STREAMS:
-        rows = store.scan_events(home, stream).select(pl.len()).collect().item()
+        rows = delta.scan_events(home, stream).select(pl.len()).collect().item()
         yield dg.MaterializeResult(
             asset_key=EVENT_ASSETS[stream],
             metadata={
@@ -80,7 +66,7 @@ def landing_ingest(context: dg.AssetExecutionContext, corners: CornersResource):
                 "path": dg.MetadataValue.path(str(home.events(stream))),
             },
         )
-    quarantine = store.scan(home.quarantine, QUARANTINE_SCHEMA).collect()
+    quarantine = delta.scan_table(home, "quarantine").collect()
     by_reason = (
         quarantine.select(pl.col("reasons").explode()).group_by("reasons").len().sort("reasons")
     )

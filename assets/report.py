@@ -3,9 +3,9 @@
 import dagster as dg
 
 from assets.alerts import alert_notifications
-from pipelines import refresh as rf
-from pipelines.report import build_report
-from pipelines.resources import CornersResource
+from assets.resources import CornersResource
+from store.publish import published_as_of
+from store.report import build_report
 
 
 @dg.asset(
@@ -19,14 +19,18 @@ def fit_health_report(
     context: dg.AssetExecutionContext, corners: CornersResource
 ) -> dg.MaterializeResult:
     home = corners.layout
-    as_of = rf.last_refresh(home)["as_of"]
+    as_of = published_as_of(home)
     path = build_report(home, corners.settings, as_of)
-    context.log.info(f"report: {path}")
+    context.log.info(f"report: {path} (open it with a browser from this machine)")
     return dg.MaterializeResult(
         metadata={
             "as_of": str(as_of),
             "path": dg.MetadataValue.path(str(path)),
-            "report": dg.MetadataValue.url(path.as_uri()),
+            "how_to_open": dg.MetadataValue.md(
+                "Copy the path and open it in a browser on the machine that ran the refresh "
+                "(a browser does not open `file://` links from the UI); or "
+                f"`corners report --as-of {as_of}` prints it."
+            ),
             "size_kb": round(path.stat().st_size / 1024),
         }
     )

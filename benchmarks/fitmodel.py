@@ -47,7 +47,7 @@ STREAM_TYPES = {
 
 
 def generate(work: Path, partnerships: int, days: int, seed: int, activity: float) -> int:
-    from pipelines.sample import events, registry
+    from store.sample import events, registry
 
     rng = np.random.default_rng(seed)
     start = AS_OF - timedelta(days=days - 1)
@@ -108,7 +108,7 @@ def _as_published(parquet: Path, delta: Path) -> None:
     """Store the previous day's table as corners publishes it: Delta, partitioned by day."""
     import shutil
 
-    from pipelines.refresh import write_published
+    from store.publish import write_published
 
     shutil.rmtree(delta, ignore_errors=True)
     write_published(delta, pl.read_parquet(parquet), None)

@@ -33,8 +33,8 @@ from benchmarks.common import peak_rss_mb  # noqa: E402
 
 def _child_ingest(home: str, landing: str) -> None:
     from fitmodel.config import CornersConfig
-    from pipelines.ingest import ingest
-    from pipelines.store import Home
+    from store.home import Home
+    from store.ingest import ingest
 
     started = time.perf_counter()
     report = ingest(Home(Path(home)), Path(landing), CornersConfig())
@@ -76,7 +76,7 @@ def main() -> None:
         _child_ingest(*args.child)
         return
 
-    from pipelines.sample import write_sample
+    from store.sample import write_sample
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="corners-bench-"))
     landing, home, out = work / "landing", work / "home", work / "duckdb"

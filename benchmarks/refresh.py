@@ -28,15 +28,16 @@ from deltalake import write_deltalake  # noqa: E402
 
 from fitmodel.config import CornersConfig  # noqa: E402
 from fitmodel.events import EVENT_TYPES, STREAMS, stream_schema  # noqa: E402
-from pipelines.alerting import refresh_alerts  # noqa: E402
-from pipelines.notify import notify  # noqa: E402
-from pipelines.refresh import (  # noqa: E402
+from store.alerts import refresh_alerts  # noqa: E402
+from store.catalog import REGISTRY_SCHEMA  # noqa: E402
+from store.home import Home  # noqa: E402
+from store.outbox import notify  # noqa: E402
+from store.publish import (  # noqa: E402
     REFRESH_LOG_SCHEMA,
     fit_health_path,
     refresh_log_path,
     write_published,
 )
-from pipelines.store import REGISTRY_SCHEMA, Home  # noqa: E402
 
 AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
 

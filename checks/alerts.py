@@ -5,11 +5,10 @@ import polars as pl
 from great_expectations import expectations as gxe
 
 from assets.alerts import alerts
+from assets.resources import CornersResource
 from checks.ge import Check, recorded, run_checks
-from pipelines import store
-from pipelines.alerting import alerts_path
-from pipelines.resources import CornersResource
-from pipelines.store import REGISTRY_SCHEMA
+from store import delta
+from store.alerts import read_alerts
 
 
 def _checks(partnerships: list[str]) -> list[Check]:
@@ -32,15 +31,19 @@ def _checks(partnerships: list[str]) -> list[Check]:
 NAMES = [c.name for c in _checks([])]
 
 
+def audit_alerts(alerts: pl.DataFrame, registry: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """The alerts table's blocking checks, on frames."""
+    open_now = alerts.filter(pl.col("status") == "open").select(
+        "alert_id", "partnership_id", "rule"
+    )
+    checks = _checks(registry["partnership_id"].to_list())
+    return run_checks({"open": open_now}, checks, {"open": ["alert_id"]})
+
+
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec(name, asset=alerts, blocking=True) for name in NAMES],
 )
 def alerts_checks(corners: CornersResource):
     home = corners.layout
-    table = pl.read_delta(str(alerts_path(home)))
-    registry = store.scan(home.registry, REGISTRY_SCHEMA).select("partnership_id").collect()
-    open_now = table.filter(pl.col("status") == "open").select("alert_id", "partnership_id", "rule")
-    checks = _checks(registry["partnership_id"].to_list())
-    yield from recorded(
-        home, "alerts", run_checks({"open": open_now}, checks, {"open": ["alert_id"]})
-    )
+    results = audit_alerts(read_alerts(home), delta.scan_table(home, "registry").collect())
+    yield from recorded(home, "alerts", results)

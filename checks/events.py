@@ -5,11 +5,11 @@ import dagster as dg
 import polars as pl
 from great_expectations import expectations as gxe
 
-from assets.ingest import EVENT_ASSETS
+from assets.resources import CornersResource
 from checks.ge import Check, recorded, run_checks
 from fitmodel.events import ENVELOPE, EVENT_TYPES, STREAMS, stream_fields
-from pipelines import store
-from pipelines.resources import CornersResource
+from store import delta
+from store.catalog import EVENT_ASSETS
 
 
 def _expectations(stream: str) -> tuple:
@@ -31,7 +31,7 @@ def _expectations(stream: str) -> tuple:
     return tuple(rules)
 
 
-def checks_for(stream: str) -> list[Check]:
+def checks_for(stream: str, tolerance_days: float) -> list[Check]:
     return [
         Check(
             f"{EVENT_ASSETS[stream]}_unique_event_id",
@@ -54,14 +54,45 @@ def checks_for(stream: str) -> list[Check]:
         Check(
             f"{EVENT_ASSETS[stream]}_no_future_timestamps",
             "rows",
-            (gxe.ExpectColumnValuesToBeBetween(column="hours_after_ingest", max_value=24),),
-            "No event occurred more than a day after it was ingested.",
+            (
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="days_after_ingest", max_value=tolerance_days
+                ),
+            ),
+            "No event occurred more than ingest.future_tolerance_days after it was ingested.",
         ),
     ]
 
 
+def audit_events(
+    table: pl.LazyFrame, stream: str, tolerance_days: float
+) -> list[dg.AssetCheckResult]:
+    """The checks of one event table (its newest ingest's rows), on a frame."""
+    # The maximum first, so the filter is a literal the scan can push down.
+    last = table.select(pl.col("ingested_at").max()).collect().item()
+    newest = table.filter(pl.col("ingested_at") == last).collect()
+    # Inductively: the table was unique after the previous ingest (this check said so), so a
+    # duplicate must involve the newest rows: one of their ids stored before.
+    duplicated = (
+        table.filter(pl.col("ingested_at") < last)
+        .select("event_id")
+        .join(newest.select("event_id").lazy(), on="event_id", how="semi")
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    rows = newest.with_columns(
+        ((pl.col("occurred_at") - pl.col("ingested_at")).dt.total_seconds() / 86400).alias(
+            "days_after_ingest"
+        )
+    )
+    ids = newest.select("event_id").with_columns(pl.lit(duplicated).alias("duplicated_ids"))
+    checks = checks_for(stream, tolerance_days)
+    return run_checks({"ids": ids, "rows": rows}, checks, {"rows": ["event_id"]})
+
+
 def _check_factory(stream: str):
-    checks = checks_for(stream)
+    checks = checks_for(stream, 1.0)  # the names and descriptions; the bound comes at run time
 
     @dg.multi_asset_check(
         specs=[
@@ -71,28 +102,11 @@ def _check_factory(stream: str):
         name=f"{EVENT_ASSETS[stream]}_checks",
     )
     def _checks(corners: CornersResource):
-        table = store.scan_events(corners.layout, stream)
-        # The maximum first, so the filter is a literal the scan can push down.
-        last = table.select(pl.col("ingested_at").max()).collect().item()
-        newest = table.filter(pl.col("ingested_at") == last).collect()
-        # Inductively: the table was unique after the previous ingest (this check said so),
-        # so a duplicate must involve the newest rows: one of their ids stored before.
-        duplicated = (
-            table.filter(pl.col("ingested_at") < last)
-            .select("event_id")
-            .join(newest.select("event_id").lazy(), on="event_id", how="semi")
-            .select(pl.len())
-            .collect()
-            .item()
+        table = delta.scan_events(corners.layout, stream)
+        tolerance = corners.settings.ingest.future_tolerance_days
+        yield from recorded(
+            corners.layout, EVENT_ASSETS[stream], audit_events(table, stream, tolerance)
         )
-        rows = newest.with_columns(
-            ((pl.col("occurred_at") - pl.col("ingested_at")).dt.total_seconds() / 3600).alias(
-                "hours_after_ingest"
-            )
-        )
-        ids = newest.select("event_id").with_columns(pl.lit(duplicated).alias("duplicated_ids"))
-        results = run_checks({"ids": ids, "rows": rows}, checks, {"rows": ["event_id"]})
-        yield from recorded(corners.layout, EVENT_ASSETS[stream], results)
 
     return _checks
 

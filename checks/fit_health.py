@@ -5,13 +5,13 @@ import polars as pl
 from great_expectations import expectations as gxe
 
 from assets.fit import fit_health_candidate
+from assets.resources import CornersResource
 from checks.ge import Check, recorded, run_checks
 from fitmodel.config import ModelConfig
+from fitmodel.planning import Plan
 from fitmodel.score import COMPONENTS, TIE
-from pipelines import refresh as rf
-from pipelines import store
-from pipelines.resources import CornersResource
-from pipelines.store import REGISTRY_SCHEMA
+from store import delta
+from store import publish as rf
 
 SCORES = [*(f"{c}_score" for c in COMPONENTS), "fit_score"]
 KEYS = {
@@ -64,7 +64,7 @@ def derived(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
     )
 
 
-def removed(rows: pl.DataFrame, published: pl.LazyFrame, plan: rf.Plan) -> pl.DataFrame:
+def removed(rows: pl.DataFrame, published: pl.LazyFrame, plan: Plan) -> pl.DataFrame:
     """Partnerships the published table has that publishing `rows` would remove: those whose
     published rows all lie in the replaced days and that have no candidate row."""
     replaced = published.group_by("partnership_id").agg(pl.col("as_of").min().alias("first"))
@@ -78,7 +78,7 @@ def removed(rows: pl.DataFrame, published: pl.LazyFrame, plan: rf.Plan) -> pl.Da
     )
 
 
-def coverage(rows: pl.DataFrame, registry: pl.DataFrame, plan: rf.Plan) -> pl.DataFrame:
+def coverage(rows: pl.DataFrame, registry: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     """Per active partnership: days present against days expected in the candidate's range."""
     first = pl.col("started_on")
     if plan.start is not None:
@@ -158,6 +158,23 @@ CHECKS = [
 ]
 
 
+def audit_candidate(
+    rows: pl.DataFrame,
+    plan: Plan,
+    registry: pl.DataFrame,
+    published: pl.LazyFrame,
+    model: ModelConfig,
+) -> list[dg.AssetCheckResult]:
+    """Every blocking check of a candidate, on frames (no refresh or Dagster run needed):
+    `published` holds at least `partnership_id` and `as_of` of the published rows."""
+    frames = {
+        "rows": derived(rows, model),
+        "coverage": coverage(rows, registry, plan),
+        "removed": removed(rows, published, plan),
+    }
+    return run_checks(frames, CHECKS, KEYS)
+
+
 @dg.multi_asset_check(
     specs=[
         dg.AssetCheckSpec(
@@ -170,12 +187,11 @@ def fit_health_candidate_checks(corners: CornersResource):
     """Audit the candidate before it may be published (blocking)."""
     home = corners.layout
     rows, plan = rf.read_candidate(home)
-    registry = store.scan(home.registry, REGISTRY_SCHEMA).collect()
-    path = rf.fit_health_path(home)
-    published = store.scan(path, pl.Schema({"partnership_id": pl.String(), "as_of": pl.Date()}))
-    frames = {
-        "rows": derived(rows, corners.settings.model),
-        "coverage": coverage(rows, registry, plan),
-        "removed": removed(rows, published, plan),
-    }
-    yield from recorded(home, "fit_health_candidate", run_checks(frames, CHECKS, KEYS))
+    results = audit_candidate(
+        rows,
+        plan,
+        delta.scan_table(home, "registry").collect(),
+        delta.scan_table(home, "fit_health").select("partnership_id", "as_of"),
+        corners.settings.model,
+    )
+    yield from recorded(home, "fit_health_candidate", results)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 
 import dagster as dg
 import great_expectations as gx
 import polars as pl
-from deltalake import write_deltalake
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations import Expectation
+
+from store import quality
 
 SAMPLE_ROWS = 5
 TAG = "corners_check"
@@ -95,44 +94,27 @@ def run_checks(
     return results
 
 
-CHECK_RESULT_SCHEMA = pl.Schema(
-    {
-        "check_name": pl.String(),
-        "asset": pl.String(),
-        "passed": pl.Boolean(),
-        "rows_checked": pl.Int64(),
-        "failed_expectations": pl.String(),
-        "checked_at": pl.Datetime("us", "UTC"),
-    }
-)
-
-
-def check_results_path(home) -> Path:
-    return home.root / "check_results"
-
-
 def _plain(value):
     """A metadata entry's value (Dagster may have wrapped it in a MetadataValue)."""
     return getattr(value, "value", value)
 
 
 def recorded(home, asset: str, results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
-    """Append `results` to `<home>/check_results` (the data-quality history the report and
-    `corners query` read), and return them."""
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "check_name": r.check_name,
-            "asset": asset,
-            "passed": r.passed,
-            "rows_checked": _plain(r.metadata["rows_checked"]),
-            "failed_expectations": json.dumps(_plain(r.metadata["failed_expectations"])),
-            "checked_at": now,
-        }
-        for r in results
-    ]
-    frame = pl.DataFrame(rows, schema=CHECK_RESULT_SCHEMA)
-    write_deltalake(str(check_results_path(home)), frame.to_arrow(), mode="append")
+    """Record `results` in the home's data-quality history (`store.quality`), and return
+    them."""
+    quality.record(
+        home,
+        asset,
+        [
+            quality.CheckOutcome(
+                r.check_name,
+                r.passed,
+                _plain(r.metadata["rows_checked"]),
+                _plain(r.metadata["failed_expectations"]),
+            )
+            for r in results
+        ],
+    )
     return results
 
 

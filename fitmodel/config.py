@@ -6,21 +6,25 @@ Every key is optional; the defaults are those of SPEC.md. An unknown key or a ba
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fitmodel.columns import COMPONENTS, fit_health_schema
 from fitmodel.rules import compile_rule
-
-CONFIG_ENV = "CORNERS_CONFIG"
 
 Days = Annotated[int, Field(ge=1, le=3650)]
 
@@ -136,24 +140,15 @@ class ModelConfig(_Strict):
         return self
 
 
+DEFAULT_CRON = "0 2 * * *"
+
+
 class ScheduleConfig(_Strict):
-    """When the nightly refresh runs."""
+    """When the nightly refresh runs (the cron is checked by Dagster's own rules when the
+    file loads, `store.settings`)."""
 
-    cron: str = "0 2 * * *"
+    cron: str = DEFAULT_CRON
     timezone: str = "UTC"
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        if value != "0 2 * * *":  # Dagster's own check, imported only for a cron of one's own
-            from dagster._utils.schedules import is_valid_cron_string
-
-            if not is_valid_cron_string(value):
-                raise ValueError(
-                    f"{value!r} is not a cron schedule Dagster accepts (five fields, e.g. "
-                    "'0 2 * * *')"
-                )
-        return value
 
     @field_validator("timezone")
     @classmethod
@@ -189,17 +184,17 @@ Severity = Literal["warning", "critical"]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand_env(value: str) -> tuple[str, tuple[str, ...]]:
-    """`${NAME}` in a sink URL or header becomes that environment variable (secrets stay out
+def _expand_env(value: str, environ: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+    """`${NAME}` in a sink URL or header becomes that variable of `environ` (secrets stay out
     of the file); an unset variable is an error. Returns the text and the values put in."""
     found: list[str] = []
 
     def lookup(match: re.Match) -> str:
         name = match.group(1)
-        if name not in os.environ:
+        if name not in environ:
             raise ValueError(f"environment variable {name} is not set")
-        found.append(os.environ[name])
-        return os.environ[name]
+        found.append(environ[name])
+        return environ[name]
 
     return _ENV_REF.sub(lookup, value), tuple(found)
 
@@ -220,6 +215,11 @@ def _url_problem(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "not an http(s) URL with a host"
     return None
+
+
+def _environ(info: ValidationInfo) -> Mapping[str, str]:
+    """The environment `${NAME}` is checked against: `parse_config`'s `environ`."""
+    return (info.context or {}).get("environ", {})
 
 
 @dataclass(frozen=True)
@@ -255,8 +255,8 @@ class WebhookSink(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        expanded, secrets = _expand_env(value)
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        expanded, secrets = _expand_env(value, _environ(info))
         problem = _url_problem(expanded)
         if problem:
             shown = value if not secrets else f"{value} (with its variables expanded)"
@@ -265,22 +265,24 @@ class WebhookSink(_Strict):
 
     @field_validator("headers")
     @classmethod
-    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
+    def _header_values(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for name, text in value.items():
             if not _TOKEN.match(name):
                 raise ValueError(f"header name {name!r} is not an HTTP token")
-            expanded, _ = _expand_env(text)
+            expanded, _ = _expand_env(text, _environ(info))
             if _CONTROL.search(expanded):
                 raise ValueError(
                     f"header {name}: its value contains a line break or a control character"
                 )
         return value
 
-    def resolved(self) -> Resolved:
-        url, secrets = _expand_env(self.url)
+    def resolved(self, environ: Mapping[str, str]) -> Resolved:
+        """The URL and headers with `${NAME}` taken from `environ` (the process's
+        environment when a message is sent)."""
+        url, secrets = _expand_env(self.url, environ)
         headers, found = {}, list(secrets)
         for name, text in self.headers.items():
-            headers[name], more = _expand_env(text)
+            headers[name], more = _expand_env(text, environ)
             found += more
         return Resolved(url, headers, tuple(found))
 
@@ -352,55 +354,16 @@ def _describe(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: object, source: str = "<config>") -> CornersConfig:
-    """Validate a parsed YAML document; raise `ConfigError` naming every bad key."""
+def parse_config(
+    data: object, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> CornersConfig:
+    """Validate a parsed YAML document against the variables `environ` holds (for `${NAME}`
+    in sinks); raise `ConfigError` naming every bad key."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"invalid configuration in {source}: the top level must be a mapping")
     try:
-        return CornersConfig.model_validate(data)
+        return CornersConfig.model_validate(data, context={"environ": environ or {}})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
-
-
-def load_config(path: str | Path | None = None) -> CornersConfig:
-    """Load `path`, else `$CORNERS_CONFIG`, else the defaults."""
-    chosen = path or os.environ.get(CONFIG_ENV)
-    if not chosen:
-        return CornersConfig()
-    file = Path(chosen)
-    if not file.is_file():
-        raise ConfigError(f"configuration file not found: {file}")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"configuration file {file} is not UTF-8 text (byte {exc.start})"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"configuration file {file} cannot be read: {exc.strerror}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"configuration file {file} is not valid YAML: {exc}") from None
-    return parse_config(data, str(file))
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last
-    silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"found the key {key!r} twice",
-                    key_node.start_mark,
-                )
-            seen[key] = True
-        return super().construct_mapping(node, deep=deep)

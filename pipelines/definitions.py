@@ -1,8 +1,11 @@
 """The Dagster definitions of corners: assets, checks, the refresh job, schedule and sensor.
 
 Loaded by `workspace.yaml` (and `[tool.dagster]`); the home folder comes from
-`CORNERS_HOME` and the configuration file from `CORNERS_CONFIG` when the code location loads.
+`CORNERS_HOME` (resolved when a run starts) and the configuration file from
+`CORNERS_CONFIG` when the code location loads (the schedule's cron is part of it).
 """
+
+from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
@@ -13,11 +16,13 @@ from assets.alerts import alert_notifications, alerts
 from assets.fit import fit_health, fit_health_candidate
 from assets.ingest import landing_ingest
 from assets.report import fit_health_report
+from assets.resources import CornersResource
 from checks.alerts import alerts_checks
 from checks.events import EVENT_CHECKS
 from checks.fit_health import fit_health_candidate_checks
-from fitmodel.config import CornersConfig, load_config
-from pipelines.resources import CornersResource
+from fitmodel.config import CornersConfig
+from store.ingest import IngestError, new_landing_files
+from store.settings import load_config
 
 ASSETS = [
     landing_ingest,
@@ -33,6 +38,8 @@ refresh_job = dg.define_asset_job(
     "refresh_job",
     selection=dg.AssetSelection.all(),
     description="The nightly refresh: ingest, project, check, publish, alert.",
+    # One process for the whole run: a subprocess per step costs about 10 s each here.
+    executor_def=dg.in_process_executor,
     op_retry_policy=dg.RetryPolicy(
         max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
@@ -80,14 +87,22 @@ def landing_fingerprint(corners: CornersResource) -> str:
     name="landing_sensor",
     job=refresh_job,
     minimum_interval_seconds=60,
-    description="Starts a refresh when files land (or change) in the landing folder.",
+    description="Starts a refresh when the landing folder holds files the ingest has not "
+    "recorded (new content, whatever its name).",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, corners: CornersResource):
     fingerprint = landing_fingerprint(corners)
     if fingerprint == context.cursor:
-        return dg.SkipReason("no new landing files")
+        return dg.SkipReason("no landing file appeared or changed")
+    try:
+        fresh = new_landing_files(corners.layout, corners.landing_dir)
+    except IngestError as exc:
+        return dg.SkipReason(str(exc))
     context.update_cursor(fingerprint)
-    return dg.RunRequest(run_key=fingerprint[:16], run_config=refresh_run_config())
+    if not fresh:
+        return dg.SkipReason("the landing folder changed, but every file in it is ingested")
+    key = hashlib.sha256("\n".join(sorted(f.digest for f in fresh)).encode()).hexdigest()[:16]
+    return dg.RunRequest(run_key=f"landing-{key}", run_config=refresh_run_config())
 
 
 def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Definitions:
@@ -101,7 +116,4 @@ def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Def
     )
 
 
-defs = build_definitions(
-    load_config(),
-    CornersResource(home=dg.EnvVar("CORNERS_HOME")),
-)
+defs = build_definitions(load_config(), CornersResource(home=dg.EnvVar("CORNERS_HOME")))

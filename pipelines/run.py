@@ -1,10 +1,11 @@
-"""Run the Dagster refresh in-process, recorded in the home's Dagster instance.
+"""Run the refresh job in-process, recorded in the home's Dagster instance as a
+`refresh_job` run.
 
-The command line uses this, so `dagster dev` with `DAGSTER_HOME=<home>/dagster` shows every
-run the CLI made. One refresh at a time per home: the instance queues the runs Dagster
-launches (schedule, sensor, UI) one by one, and counts the command line's runs among those in
-progress; the command line refuses to start while another run is in progress, after marking
-failed the runs of `corners` processes that were killed.
+The command line uses this, so the Dagster UI shows every run the CLI made beside the
+schedule's and sensor's. One refresh at a time per home: the instance queues the runs Dagster
+launches one by one, and counts the command line's runs among those in progress; the command
+line refuses to start while another run is in progress, after marking failed the runs of
+`corners` processes that were killed.
 """
 
 from __future__ import annotations
@@ -17,20 +18,14 @@ from datetime import date
 
 import dagster as dg
 
+from assets.ingest import landing_ingest
+from assets.resources import CornersResource
 from checks.ge import failure_summary
-from pipelines import store
-from pipelines.definitions import ASSETS, CHECKS, refresh_run_config
-from pipelines.refresh import fit_health_path
-from pipelines.resources import CornersResource
-from pipelines.store import Home
+from pipelines.definitions import ASSETS, build_definitions, refresh_run_config
+from pipelines.instance import instance
+from store import delta
+from store.home import Home
 
-INSTANCE_YAML = """\
-telemetry:
-  enabled: false
-concurrency:
-  runs:
-    max_concurrent_runs: 1  # refreshes of one home must not overlap
-"""
 PID_TAG, HOST_TAG = "corners/pid", "corners/host"
 """Tags of a command-line run: the process that runs it, so a later one can tell it was killed."""
 IN_PROGRESS = [
@@ -42,15 +37,6 @@ IN_PROGRESS = [
 
 class RefreshBusy(RuntimeError):
     """Another refresh is in progress on the same home."""
-
-
-def instance(home: Home) -> dg.DagsterInstance:
-    folder = home.dagster
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_YAML)
-    return dg.DagsterInstance.from_config(str(folder))
 
 
 @dataclass
@@ -71,8 +57,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        pass  # another user's process: alive
+    except PermissionError:  # another user's process: it exists, so it is alive
+        pass
     return True
 
 
@@ -100,25 +86,43 @@ def _one_command_at_a_time(home: Home) -> AbstractContextManager[None]:
     busy = RefreshBusy(
         f"another corners command is refreshing {home.root}; try again when it has ended"
     )
-    return store.exclusive(home.root / ".refresh.lock", busy)
+    return delta.exclusive(home.root / ".refresh.lock", busy)
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str | None:
+    if result.success:
+        return None
+    failures = [e for e in result.all_events if e.is_step_failure]
+    return (
+        "\n".join(f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in failures)
+        or "the run failed"
+    )
 
 
 def run_refresh(
-    corners: CornersResource, as_of: date | None = None, rebuild: bool = False
+    corners: CornersResource,
+    as_of: date | None = None,
+    rebuild: bool = False,
+    allow_future: bool = False,
 ) -> RefreshOutcome:
+    """One `refresh_job` run in this process (a rebuild reads the event store only: it
+    leaves the landing folder alone)."""
     home = corners.layout
+    job = build_definitions(corners.settings, corners).resolve_job_def("refresh_job")
+    selection = None
+    if rebuild:  # every asset but the ingest's
+        selection = [k for a in ASSETS if a is not landing_ingest for k in a.keys]
     with _one_command_at_a_time(home), instance(home) as dagster:
         _settle_earlier_runs(dagster)
-        result = dg.materialize(
-            [*ASSETS, *CHECKS],
-            resources={"corners": corners},
-            instance=dagster,
+        result = job.execute_in_process(
             run_config={
-                **refresh_run_config(as_of.isoformat() if as_of else None, rebuild),
-                # The run's full log is in the instance (dagster dev); the terminal gets warnings.
+                **refresh_run_config(as_of.isoformat() if as_of else None, rebuild, allow_future),
+                # The run's full log is in the instance (the UI); the terminal gets warnings.
                 "loggers": {"console": {"config": {"log_level": "WARNING"}}},
             },
+            instance=dagster,
             raise_on_error=False,
+            asset_selection=selection,
             tags={
                 "corners/command": "rebuild" if rebuild else "refresh",
                 PID_TAG: str(os.getpid()),
@@ -128,19 +132,10 @@ def run_refresh(
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     published = bool(result.asset_materializations_for_node("fit_health"))
-    error = None
-    if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        error = (
-            "\n".join(
-                f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in failures
-            )
-            or "the run failed"
-        )
     return RefreshOutcome(
         success=result.success and published,
         published=published,
-        version=store.version(fit_health_path(home)),
+        version=delta.version(home.path("fit_health")),
         run_id=result.run_id,
         failed_checks=[
             failure_summary(
@@ -148,6 +143,6 @@ def run_refresh(
             )
             for e in failed
         ],
-        blocking_failed=any(e.blocking for e in failed) if failed else False,
-        error=error,
+        blocking_failed=any(e.blocking for e in failed),
+        error=_failure(result),
     )

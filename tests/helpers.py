@@ -1,11 +1,21 @@
-"""Builders for landing folders and events used across the tests."""
+"""Builders for landing folders, events and fit-model inputs used across the tests: one set
+of event builders (`meeting`, `communication`, …), the compact forms the golden tests use
+(`meet`, `comm`, …) written on top of them, and frames for the model."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
+
+import polars as pl
+
+from fitmodel.config import ModelConfig
+from fitmodel.events import stream_schema
+from fitmodel.indicators import Events
+from fitmodel.score import fit_health
 
 REGISTRY_HEADER = (
     "partnership_id,name,partner_a,partner_b,industry_a,industry_b,owner,started_on,ended_on"
@@ -122,3 +132,96 @@ def corners(*args: str, env: dict | None = None, check: bool = False, timeout: f
     if check and result.returncode != 0:
         raise AssertionError(f"corners {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+# --- compact forms for the model's golden tests ---------------------------------------------
+
+
+def comm(i, at, scheduled=False, by="a", p="P1"):
+    return communication(f"c{i}", pid=p, at=at, scheduled=scheduled, initiated_by=by)
+
+
+def meet(i, at, kind="joint_problem_solving", ideas=0, p="P1"):
+    return meeting(f"m{i}", pid=p, at=at, meeting_kind=kind, ideas_generated=ideas)
+
+
+def opened(i, esc, at, severity="high", corner="trust", p="P1"):
+    return escalation_opened(f"o{i}", esc, pid=p, at=at, severity=severity, corner=corner)
+
+
+def resolved(i, esc, at, p="P1"):
+    return escalation_resolved(f"r{i}", esc, pid=p, at=at)
+
+
+def surv(i, at, side, scores, p="P1"):
+    return survey(f"s{i}", pid=p, at=at, side=side, scores=scores)
+
+
+# --- frames for the fit model ------------------------------------------------------------------
+
+CONFIG = ModelConfig()
+
+
+def ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def table(stream: str, rows: list[dict]) -> pl.LazyFrame:
+    """An event table of `stream` holding `rows` (events as builders make them)."""
+    schema = stream_schema(stream)
+    full = [{c: r.get(c) for c in schema} for r in rows]
+    for r in full:
+        if isinstance(r["occurred_at"], str):
+            r["occurred_at"] = ts(r["occurred_at"])
+    return pl.DataFrame(full, schema=schema).lazy()
+
+
+REGISTRY_FRAME_SCHEMA = {
+    "partnership_id": pl.String,
+    "name": pl.String,
+    "partner_a": pl.String,
+    "partner_b": pl.String,
+    "industry_a": pl.String,
+    "industry_b": pl.String,
+    "owner": pl.String,
+    "started_on": pl.Date,
+    "ended_on": pl.Date,
+}
+
+
+def reg(*rows) -> pl.LazyFrame:
+    """A registry frame of (partnership_id, started_on, ended_on) rows."""
+    data = [
+        {
+            "partnership_id": p,
+            "name": f"{p} deal",
+            "partner_a": "A",
+            "partner_b": "B",
+            "industry_a": "x",
+            "industry_b": "y",
+            "owner": "o",
+            "started_on": s,
+            "ended_on": e,
+        }
+        for p, s, e in rows
+    ]
+    return pl.DataFrame(data, schema=REGISTRY_FRAME_SCHEMA).lazy()
+
+
+def run(as_of, registry=None, meetings=(), escalations=(), comms=(), surveys=(), config=CONFIG):
+    """The model's fit-health rows through `as_of` over these events."""
+    events = Events(
+        table("meetings", list(meetings)),
+        table("escalations", list(escalations)),
+        table("communications", list(comms)),
+        table("surveys", list(surveys)),
+    )
+    registry = registry if registry is not None else reg(("P1", date(2024, 1, 1), None))
+    return fit_health(events, registry, as_of, config).collect()
+
+
+def at(frame: pl.DataFrame, day: date, p: str = "P1") -> dict:
+    """The one row of `p` on `day`."""
+    rows = frame.filter((pl.col("partnership_id") == p) & (pl.col("as_of") == day))
+    assert rows.height == 1, f"no single row for {p} {day}"
+    return rows.row(0, named=True)

@@ -1,0 +1,87 @@
+"""`corners explain`: why a partnership's fit score moved, down to the events."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+import polars as pl
+
+from fitmodel.explain import Explanation
+from fitmodel.explain import explain as explain_rows
+from pipelines.cli.options import DAY, EXIT_OK, App, CliError, command_options, count, examples
+from store import delta
+from store.publish import events_of
+
+
+def _num(value, fmt: str = ".1f") -> str:
+    return "null" if value is None else format(value, fmt)
+
+
+def render(result: Explanation) -> str:
+    s = result.summary.row(0, named=True)
+    lines = [
+        f"{s['partnership_id']} {s['name']} (owner {s['owner']}), {s['since']} → {s['as_of']}",
+        f"fit score {_num(s['fit_score_then'])} → {_num(s['fit_score'])} "
+        f"(change {_num(s['change'], '+.1f')}), band {s['band_then']} → {s['band']}, "
+        f"data confidence {s['data_confidence']}",
+        "",
+        "change by component (its weighted share of the score; they add up to the change):",
+    ]
+    for r in result.components.iter_rows(named=True):
+        lines.append(
+            f"  {r['component']:<15} {_num(r['change'], '+6.1f'):>6}   "
+            f"score {_num(r['score_then'])} → {_num(r['score_now'])}, weight {r['weight']:g}"
+        )
+    if not result.evidence:
+        lines += ["", "no component pulled the score down over the period"]
+    for name, frame in result.evidence.items():
+        lines += ["", f"{name}: {result.notes[name]}"]
+        with pl.Config(
+            tbl_rows=40, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=200
+        ):
+            lines.append(str(frame) if frame.height else "  (no events)")
+    return "\n".join(lines)
+
+
+@click.command(
+    help="Compare a partnership's fit-health row on --as-of (default: its latest) with the row "
+    "--days earlier: score, band and data confidence, the change by component (SPEC "
+    "score_change_by_component over the period), and for the components that pulled the "
+    "score down most, the events behind them with date and event id. In Python: "
+    "fitmodel.explain.explain(...) returns the same as data frames.",
+    epilog=examples(
+        """
+        corners explain P00015
+        corners explain P00015 --as-of 2026-10-01 --days 90
+        """
+    ),
+)
+@click.argument("partnership_id")
+@click.option("--as-of", type=DAY, help="the day to explain (default: its latest row)")
+@click.option(
+    "--days", type=count(1, 3650), default=30, show_default=True, help="compare with days earlier"
+)
+@click.option(
+    "--drivers",
+    type=count(1, 6),
+    default=3,
+    show_default=True,
+    help="show the events behind this many negative components (6 = all)",
+)
+@command_options
+def explain(app: App, partnership_id: str, as_of: date | None, days: int, drivers: int):
+    path = app.home.path("fit_health")
+    if not delta.exists(path):
+        raise CliError(f"no fit_health table yet in {app.home.root}: run corners refresh first")
+    result = explain_rows(
+        pl.scan_delta(str(path)),
+        events_of(app.home),
+        partnership_id,
+        as_of,
+        days,
+        app.config.model,
+        drivers=drivers,
+    )
+    click.echo(render(result))
+    return EXIT_OK

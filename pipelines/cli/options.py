@@ -1,0 +1,145 @@
+"""What every command takes, before or after its name: `--home`, `--landing`, `--config`,
+`--quiet` (given on both sides, the one after wins), and the value types of dates and counts."""
+
+from __future__ import annotations
+
+import functools
+import os
+import textwrap
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import click
+
+from fitmodel.events import EARLIEST_DAY
+from fitmodel.registry import LATEST_DAY
+
+EXIT_OK, EXIT_INPUT, EXIT_FAIL = 0, 1, 2
+
+
+class CliError(RuntimeError):
+    """A command that cannot do its job; printed without a traceback (exit 2)."""
+
+
+@dataclass
+class Common:
+    home: str | None = None
+    landing: str | None = None
+    config: str | None = None
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class App:
+    """The resolved common options of one invocation."""
+
+    home_dir: Path
+    landing_dir: Path
+    config_file: str | None
+    quiet: bool
+
+    @functools.cached_property
+    def home(self):
+        from store.home import Home
+
+        return Home(self.home_dir).check()
+
+    @functools.cached_property
+    def config(self):
+        from store.settings import load_config
+
+        return load_config(self.config_file)
+
+    @property
+    def progress(self) -> bool | None:
+        """Progress lines: on a terminal, unless --quiet."""
+        return False if self.quiet else None
+
+
+def _options(default):
+    def decorate(func):
+        for option in reversed(
+            [
+                click.option(
+                    "--home",
+                    default=default,
+                    help="corners home folder (default: $CORNERS_HOME, else ./.corners)",
+                ),
+                click.option(
+                    "--landing",
+                    default=default,
+                    help="landing folder to ingest (default: <home>/landing)",
+                ),
+                click.option(
+                    "--config",
+                    default=default,
+                    help="configuration file (default: $CORNERS_CONFIG, else built-in defaults)",
+                ),
+                click.option("--quiet", is_flag=True, default=False, help="no progress output"),
+            ]
+        ):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+group_options = _options(None)
+"""The common options given before the command's name."""
+
+
+def command_options(func):
+    """The common options after the command's name; the command receives an `App`."""
+
+    @_options(None)
+    @click.pass_context
+    @functools.wraps(func)
+    def wrapper(ctx: click.Context, home, landing, config, quiet, **kwargs):
+        before = ctx.find_object(Common) or Common()
+        # What a group's command gave is what its subcommands start from.
+        ctx.obj = Common(
+            home or before.home, landing or before.landing, config or before.config, quiet
+        )
+        root = home or before.home or os.environ.get("CORNERS_HOME") or ".corners"
+        home_dir = Path(root).expanduser().resolve()
+        chosen = landing or before.landing
+        app = App(
+            home_dir=home_dir,
+            landing_dir=Path(chosen).expanduser().resolve() if chosen else home_dir / "landing",
+            config_file=config or before.config,
+            quiet=quiet or before.quiet,
+        )
+        return func(app, **kwargs)
+
+    return wrapper
+
+
+class Day(click.ParamType):
+    """An ISO date within the days corners keeps."""
+
+    name = "DATE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, date):
+            return value
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"not an ISO date (YYYY-MM-DD): {value!r}", param, ctx)
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            self.fail(f"{value} is outside {EARLIEST_DAY}..{LATEST_DAY}", param, ctx)
+        return day
+
+
+DAY = Day()
+
+
+def count(low: int, high: int) -> click.IntRange:
+    return click.IntRange(low, high)
+
+
+def examples(text: str) -> str:
+    """An epilog of examples (Click keeps the lines as written after `\\b`)."""
+    lines = textwrap.dedent(text).strip().splitlines()
+    return "\b\nexamples:\n" + "\n".join(f"  {line}" for line in lines)

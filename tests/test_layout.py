@@ -1,0 +1,98 @@
+"""The layout's promises: imports flow one way (fitmodel ← store ← assets ← checks ← pipelines),
+no module imports another in a circle, the domain stays pure, and the catalog is what README
+shows."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+LAYERS = ["fitmodel", "store", "assets", "checks", "pipelines"]
+"""Bottom first: a package may import those before it, and itself."""
+IMPURE = (
+    "dagster",
+    "great_expectations",
+    "duckdb",
+    "deltalake",
+    "os",
+    "urllib.request",
+    "http",
+    "socket",
+    "subprocess",
+)
+"""What the domain (fitmodel) never imports: no orchestration, engine, storage or network."""
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in LAYERS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every module or package an import statement of `path` names (at any depth)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                names.add(sub if sub in modules else node.module)
+    return names
+
+
+def test_imports_flow_one_way_and_the_domain_is_pure():
+    modules = _modules()
+    wrong = []
+    for name, path in modules.items():
+        layer = LAYERS.index(name.split(".")[0])
+        for imported in _imports(path, modules):
+            top = imported.split(".")[0]
+            if top in LAYERS and LAYERS.index(top) > layer:
+                wrong.append(f"{name} imports {imported}, a package above it")
+            if name.startswith("fitmodel") and any(
+                imported == p or imported.startswith(p + ".") for p in IMPURE
+            ):
+                wrong.append(f"{name} imports {imported}: fitmodel is pure polars")
+    assert wrong == []
+
+
+def test_no_module_imports_another_in_a_circle():
+    modules = _modules()
+    graph = {
+        name: {i for i in _imports(path, modules) if i in modules and i != name}
+        for name, path in modules.items()
+    }
+    state: dict[str, str] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append([*trail[trail.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_readme_shows_the_catalog_and_every_table_is_described():
+    from store.catalog import CATALOG, layout_text
+
+    readme = (ROOT / "README.md").read_text()
+    assert layout_text() in readme
+    for table in CATALOG.values():
+        assert table.grain.startswith("One "), table.name
+        assert all(text for _, _, text in table.columns), table.name
