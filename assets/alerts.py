@@ -5,6 +5,7 @@ import polars as pl
 
 from assets.columns import column_schema
 from assets.fit import fit_health
+from assets.guard import failing_for_good
 from assets.resources import CornersResource
 from store.alerts import read_alerts, refresh_alerts
 from store.outbox import notify
@@ -19,6 +20,7 @@ from store.publish import published_as_of
     "and a one-line explanation (Delta published/alerts).",
     metadata=column_schema("alerts"),
 )
+@failing_for_good
 def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
     settings = corners.settings
     result = refresh_alerts(corners.layout, settings.alerts, settings.model.windows)
@@ -54,6 +56,7 @@ def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.Ma
     "again once delivered; undelivered ones stay due until delivered or no longer due.",
     metadata=column_schema("outbox"),
 )
+@failing_for_good
 def alert_notifications(
     context: dg.AssetExecutionContext, corners: CornersResource
 ) -> dg.MaterializeResult:

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.columns import column_schema
-from assets.guard import alone
+from assets.guard import alone, failing_for_good
 from assets.resources import CornersResource
 from store import delta
 from store import publish as rf
@@ -36,6 +36,7 @@ def _bands_on(rows: pl.DataFrame, day: date) -> dict[str, int]:
     "checks audit before publication (Delta candidate/fit_health; its commit carries the plan).",
     metadata=column_schema("fit_health_candidate"),
 )
+@failing_for_good
 def fit_health_candidate(
     context: dg.AssetExecutionContext, config: RefreshConfig, corners: CornersResource
 ) -> dg.MaterializeResult:
@@ -70,6 +71,7 @@ def fit_health_candidate(
     "candidates that pass their blocking checks.",
     metadata=column_schema("fit_health"),
 )
+@failing_for_good
 def fit_health(context: dg.AssetExecutionContext, corners: CornersResource):
     home = corners.layout
     rows, plan = rf.read_candidate(home)

@@ -4,6 +4,11 @@ instance's run queue should already prevent that; a `dagster.yaml` without one d
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 
 IN_PROGRESS = [
@@ -26,3 +31,52 @@ def alone(context: dg.AssetExecutionContext) -> None:
             "dagster.yaml).",
             allow_retries=False,
         )
+
+
+def _permanent_errors() -> tuple[type[Exception], ...]:
+    from fitmodel.config import ConfigError
+    from fitmodel.registry import RegistryError
+    from fitmodel.rules import RuleError
+    from store.home import HomeError
+    from store.ingest import AccountingError, IngestError
+    from store.publish import PlanError
+
+    return (
+        ConfigError,
+        RegistryError,
+        RuleError,
+        HomeError,
+        AccountingError,
+        IngestError,
+        PlanError,
+    )
+
+
+@contextmanager
+def permanent() -> Iterator[None]:
+    """corners' own errors fail the step for good, with their one-line message: retrying
+    does not mend a bad rule, configuration or as_of (the job retries transient failures)."""
+    try:
+        yield
+    except _permanent_errors() as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+def failing_for_good(fn):
+    """`permanent` around an asset's body (a generator's too); the signature Dagster reads is
+    the asset's own."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generate(*args, **kwargs):
+            with permanent():
+                yield from fn(*args, **kwargs)
+
+        return generate
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with permanent():
+            return fn(*args, **kwargs)
+
+    return call

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from assets.columns import column_schema
-from assets.guard import alone
+from assets.guard import alone, failing_for_good
 from assets.resources import CornersResource
 from fitmodel.events import STREAMS
 from store import delta
@@ -31,6 +31,7 @@ SPECS = [
 
 
 @dg.multi_asset(specs=SPECS, name="landing_ingest")
+@failing_for_good
 def landing_ingest(context: dg.AssetExecutionContext, corners: CornersResource):
     """Ingest new landing files (exactly once, accounted per file)."""
     alone(context)

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.alerts import alert_notifications
+from assets.guard import failing_for_good
 from assets.resources import CornersResource
 from store.publish import published_as_of
 from store.report import build_report
@@ -15,6 +16,7 @@ from store.report import build_report
     "time, biggest movers and their drivers, trends of partnerships at risk, corner "
     "distributions, data confidence, open alerts, restatements and data quality.",
 )
+@failing_for_good
 def fit_health_report(
     context: dg.AssetExecutionContext, corners: CornersResource
 ) -> dg.MaterializeResult:

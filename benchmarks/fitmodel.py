@@ -87,6 +87,9 @@ def _events(work: Path):
     return Events(*(pl.scan_parquet(work / f"{s}.parquet") for s in STREAMS))
 
 
+PREVIOUS = "previous_home/published/fit_health"
+"""The day before's table, published as corners publishes it (for the incremental run)."""
+
 ROW_GROUP = 100_000
 """Rows per Parquet row group: with rows ordered by day, a day's rows sit in few groups."""
 
@@ -105,13 +108,19 @@ def _write(chunks, out: Path) -> None:
 
 
 def _as_published(parquet: Path, delta: Path) -> None:
-    """Store the previous day's table as corners publishes it: Delta, partitioned by day."""
+    """Store the previous day's table as corners publishes it: Delta, partitioned by day,
+    with its position (`delta` is the table's folder, <home>/published/fit_health)."""
     import shutil
 
-    from store.publish import write_published
+    from fitmodel.planning import Plan, model_hash
+    from store.home import Home
+    from store.publish import write_publication
 
     shutil.rmtree(delta, ignore_errors=True)
-    write_published(delta, pl.read_parquet(parquet), None)
+    rows = pl.read_parquet(parquet)
+    day = rows["as_of"].max()
+    plan = Plan(day, None, "rebuild", None, None, model_hash(ModelConfig()), rows.height)
+    write_publication(Home(delta.parent.parent), rows, plan)
 
 
 def run_polars_full(work: Path, as_of: date, out: Path) -> None:
@@ -450,16 +459,14 @@ def main() -> None:
         )
         print(f"using {n:,} events in {work}")
     if args.incremental_only:
-        if not (work / "fit_previous_delta").exists():
-            child(
-                "publish", work, AS_OF, work / "fit_previous_delta", work / "fit_previous.parquet"
-            )
+        if not (work / PREVIOUS).exists():
+            child("publish", work, AS_OF, work / PREVIOUS, work / "fit_previous.parquet")
         inc = child(
             "incremental",
             work,
             AS_OF,
             work / "fit_incremental.parquet",
-            work / "fit_previous_delta",
+            work / PREVIOUS,
         )
         print(
             f"polars one-day incremental: {inc['seconds']:.2f} s, peak RSS {inc['rss_mb']:,.0f} MB"
@@ -482,10 +489,8 @@ def main() -> None:
         return
     previous = work / "fit_previous.parquet"
     child("full", work, AS_OF - timedelta(days=1), previous, None)
-    child("publish", work, AS_OF, work / "fit_previous_delta", previous)
-    inc = child(
-        "incremental", work, AS_OF, work / "fit_incremental.parquet", work / "fit_previous_delta"
-    )
+    child("publish", work, AS_OF, work / PREVIOUS, previous)
+    inc = child("incremental", work, AS_OF, work / "fit_incremental.parquet", work / PREVIOUS)
     print(
         f"polars one-day incremental: {inc['seconds']:.2f} s "
         f"({100 * inc['seconds'] / full['seconds']:.1f}% of the full rebuild), "

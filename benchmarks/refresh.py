@@ -1,7 +1,8 @@
 """Nightly-refresh benchmark on the fit-model benchmark's store (10,000 partnerships × 3 years).
 
-    python benchmarks/fitmodel.py            # once: generates the events and fit_previous
-    python benchmarks/refresh.py             # builds a home from them, then times a refresh
+    python benchmarks/fitmodel.py --polars-only   # once: the events and fit_previous
+    python benchmarks/refresh.py                  # a home from them; times a refresh
+    python benchmarks/refresh.py --daemon         # and the same run under dagster-daemon
 
 Builds a corners home whose event tables hold every event before the last day, whose
 published fit_health runs through the day before (from the fit-model benchmark), and whose
@@ -28,16 +29,12 @@ from deltalake import write_deltalake  # noqa: E402
 
 from fitmodel.config import CornersConfig  # noqa: E402
 from fitmodel.events import EVENT_TYPES, STREAMS, stream_schema  # noqa: E402
+from fitmodel.planning import Plan, model_hash  # noqa: E402
 from store.alerts import refresh_alerts  # noqa: E402
 from store.catalog import REGISTRY_SCHEMA  # noqa: E402
 from store.home import Home  # noqa: E402
 from store.outbox import notify  # noqa: E402
-from store.publish import (  # noqa: E402
-    REFRESH_LOG_SCHEMA,
-    fit_health_path,
-    refresh_log_path,
-    write_published,
-)
+from store.publish import write_publication  # noqa: E402
 
 AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
 
@@ -100,68 +97,25 @@ def build(work: Path, home: Home) -> int:
         .with_columns(pl.lit(loaded).cast(pl.Datetime("us", "UTC")).alias("computed_at"))
         .collect()
     )
-    write_published(fit_health_path(home), previous, None)
-    log = pl.DataFrame(
-        [
-            {
-                "as_of": (AS_OF - timedelta(days=1)).date(),
-                "start": None,
-                "mode": "rebuild",
-                "rows": previous.height,
-                "watermark": loaded,
-                "registry_hash": "bench",
-                "published_version": 0,
-                "refreshed_at": loaded,
-            }
-        ],
-        schema=REFRESH_LOG_SCHEMA,
+    config = CornersConfig()
+    day_before = (AS_OF - timedelta(days=1)).date()
+    plan = Plan(
+        day_before, None, "rebuild", loaded, "bench", model_hash(config.model), previous.height
     )
-    write_deltalake(str(refresh_log_path(home)), log.to_arrow())
-    # The alerts and a first notification round as of the day before, as a nightly run
-    # would have left them.
-    settings = CornersConfig().alerts
-    alerts = refresh_alerts(home, settings).table
-    notify(home, settings, alerts, (AS_OF - timedelta(days=1)).date(), log=lambda _: None)
+    write_publication(home, previous, plan)
+    # The alerts and a notification round as of the day before, as a nightly run would have
+    # left them.
+    alerts = refresh_alerts(home, config.alerts, config.model.windows).table
+    notify(home, config.alerts, alerts, day_before, log=lambda _: None)
     return new_lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", default="/tmp/corners-fitmodel-bench/10000x1095-s5-a1.5")
-    parser.add_argument("--home", default="/tmp/corners-refresh-bench")
-    args = parser.parse_args()
-    home = Home(Path(args.home))
-    t = time.perf_counter()
-    lines = build(Path(args.work), home)
-    print(
-        f"built the store in {time.perf_counter() - t:.0f} s; {lines:,} new lines for "
-        f"{AS_OF.date()} in {home.root / 'landing'}"
-    )
-    t = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.cli",
-            "refresh",
-            "--home",
-            str(home.root),
-            "--as-of",
-            AS_OF.date().isoformat(),
-            "--quiet",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - t
-    print(done.stdout.strip() or done.stderr[-2000:])
-    print(f"corners refresh (wall, including start-up): {wall:.1f} s")
-    from pipelines.run import instance
+def steps_of(home: Home, run_id: str) -> None:
+    """Each Dagster step's time in the run, checks summed."""
+    from pipelines.instance import instance
 
     with instance(home) as dagster:
-        run = dagster.get_runs(limit=1)[0]
-        steps = dagster.get_run_step_stats(run.run_id)
+        steps = dagster.get_run_step_stats(run_id)
     checks = 0.0
     for step in sorted(steps, key=lambda s: s.start_time or 0):
         seconds = (step.end_time or 0) - (step.start_time or 0)
@@ -169,6 +123,70 @@ def main() -> None:
             checks += seconds
         print(f"  {step.step_key:<32} {seconds:6.2f} s")
     print(f"  of which checks: {checks:.1f} s")
+
+
+def command_line(home: Home) -> tuple[float, str]:
+    """A nightly `corners refresh` of the new day; its wall time and run id."""
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "refresh", "--home", str(home.root),
+         "--as-of", AS_OF.date().isoformat(), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - t
+    print(done.stdout.strip() or done.stderr[-2000:])
+    from pipelines.instance import instance
+
+    with instance(home) as dagster:
+        return wall, dagster.get_runs(limit=1)[0].run_id
+
+
+def under_the_daemon(home: Home) -> tuple[float, str]:
+    """The same refresh launched through the webserver and run by the daemon's queue: from
+    the launch to the run's success."""
+    from tests.dagster_processes import Dagster
+
+    with Dagster(home.root) as dagster:
+        t = time.perf_counter()
+        run_id = dagster.launch(
+            "refresh_job",
+            {"ops": {"fit_health_candidate": {"config": {"as_of": str(AS_OF.date())}}}},
+        )
+        status = dagster.wait_for_run(run_id, seconds=900)
+        wall = time.perf_counter() - t
+    print(f"daemon run {run_id}: {status}")
+    return wall, run_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", default="/tmp/corners-fitmodel-bench/10000x1095-s5-a1.5")
+    parser.add_argument("--home", default="/tmp/corners-refresh-bench")
+    parser.add_argument(
+        "--daemon",
+        action="store_true",
+        help="also time the same refresh launched through the webserver and run by the daemon",
+    )
+    args = parser.parse_args()
+    home = Home(Path(args.home))
+    runs = [("command line", command_line)]
+    if args.daemon:
+        runs.append(("daemon", under_the_daemon))
+    times = {}
+    for name, runner in runs:
+        t = time.perf_counter()
+        lines = build(Path(args.work), home)
+        print(
+            f"built the store in {time.perf_counter() - t:.0f} s; {lines:,} new lines for "
+            f"{AS_OF.date()} in {home.root / 'landing'}"
+        )
+        wall, run_id = runner(home)
+        times[name] = wall
+        print(f"{name}: {wall:.1f} s wall, including start-up; steps:")
+        steps_of(home, run_id)
+    if args.daemon:
+        ratio = times["daemon"] / times["command line"]
+        print(f"daemon / command line: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -2,42 +2,41 @@
 
 import dagster as dg
 import polars as pl
-from great_expectations import expectations as gxe
 
 from assets.alerts import alerts
 from assets.resources import CornersResource
-from checks.ge import Check, recorded, run_checks
+from checks.ge import Check, expect, recorded, run_checks
 from store import delta
 from store.alerts import read_alerts
 
-
-def _checks(partnerships: list[str]) -> list[Check]:
-    return [
-        Check(
-            "alerts_one_open_episode_per_partnership_and_rule",
-            "open",
-            (gxe.ExpectCompoundColumnsToBeUnique(column_list=["partnership_id", "rule"]),),
-            "At most one open episode per partnership and rule.",
-        ),
-        Check(
-            "alerts_open_alerts_refer_to_registered_partnerships",
-            "open",
-            (gxe.ExpectColumnValuesToBeInSet(column="partnership_id", value_set=partnerships),),
-            "Every open alert names a partnership in the registry.",
-        ),
-    ]
-
-
-NAMES = [c.name for c in _checks([])]
+CHECKS = [
+    Check(
+        "alerts_one_open_episode_per_partnership_and_rule",
+        "open",
+        (expect("ExpectCompoundColumnsToBeUnique", column_list=["partnership_id", "rule"]),),
+        "At most one open episode per partnership and rule.",
+    ),
+    Check(
+        "alerts_open_alerts_refer_to_registered_partnerships",
+        "open",
+        (expect("ExpectColumnValuesToBeInSet", column="registered", value_set=[True]),),
+        "Every open alert names a partnership in the registry.",
+    ),
+]
+NAMES = [c.name for c in CHECKS]
 
 
 def audit_alerts(alerts: pl.DataFrame, registry: pl.DataFrame) -> list[dg.AssetCheckResult]:
-    """The alerts table's blocking checks, on frames."""
+    """The alerts table's blocking checks, on frames. Whether an alert's partnership is
+    registered is looked up with a join here: a value set of every registered id would be
+    copied expectation by expectation (seconds for 10,000 partnerships)."""
     open_now = alerts.filter(pl.col("status") == "open").select(
-        "alert_id", "partnership_id", "rule"
+        "alert_id",
+        "partnership_id",
+        "rule",
+        pl.col("partnership_id").is_in(registry["partnership_id"].implode()).alias("registered"),
     )
-    checks = _checks(registry["partnership_id"].to_list())
-    return run_checks({"open": open_now}, checks, {"open": ["alert_id"]})
+    return run_checks({"open": open_now}, CHECKS, {"open": ["alert_id", "partnership_id"]})
 
 
 @dg.multi_asset_check(

@@ -1,12 +1,13 @@
 """Checks on the event tables: the newest ingest's rows, and event_id unique table-wide
 (inductively: the newest ids against those stored before)."""
 
+from datetime import datetime
+
 import dagster as dg
 import polars as pl
-from great_expectations import expectations as gxe
 
 from assets.resources import CornersResource
-from checks.ge import Check, recorded, run_checks
+from checks.ge import Check, expect, recorded, run_checks
 from fitmodel.events import ENVELOPE, EVENT_TYPES, STREAMS, stream_fields
 from store import delta
 from store.catalog import EVENT_ASSETS
@@ -14,18 +15,21 @@ from store.catalog import EVENT_ASSETS
 
 def _expectations(stream: str) -> tuple:
     required = [f.name for f in ENVELOPE if f.required]
-    rules = [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in required]
+    rules = [expect("ExpectColumnValuesToNotBeNull", column=c) for c in required]
     types = [t for t, (s, _) in EVENT_TYPES.items() if s == stream]
-    rules.append(gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=types))
+    rules.append(expect("ExpectColumnValuesToBeInSet", column="event_type", value_set=types))
     for spec in stream_fields(stream):
         if spec.kind == "enum":
             rules.append(
-                gxe.ExpectColumnValuesToBeInSet(column=spec.name, value_set=list(spec.values))
+                expect("ExpectColumnValuesToBeInSet", column=spec.name, value_set=list(spec.values))
             )
         elif spec.kind == "int":
             rules.append(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=spec.name, min_value=spec.low, max_value=spec.high
+                expect(
+                    "ExpectColumnValuesToBeBetween",
+                    column=spec.name,
+                    min_value=spec.low,
+                    max_value=spec.high,
                 )
             )
     return tuple(rules)
@@ -37,10 +41,13 @@ def checks_for(stream: str, tolerance_days: float) -> list[Check]:
             f"{EVENT_ASSETS[stream]}_unique_event_id",
             "ids",
             (
-                gxe.ExpectColumnValuesToBeBetween(
-                    column="duplicated_ids", min_value=0, max_value=0
+                expect(
+                    "ExpectColumnValuesToBeBetween",
+                    column="duplicated_ids",
+                    min_value=0,
+                    max_value=0,
                 ),
-                gxe.ExpectColumnValuesToBeUnique(column="event_id"),
+                expect("ExpectColumnValuesToBeUnique", column="event_id"),
             ),
             "No event_id is stored twice: the newest ingest's ids are unique (GE) and none "
             "was stored before (inductively, the whole table).",
@@ -55,8 +62,10 @@ def checks_for(stream: str, tolerance_days: float) -> list[Check]:
             f"{EVENT_ASSETS[stream]}_no_future_timestamps",
             "rows",
             (
-                gxe.ExpectColumnValuesToBeBetween(
-                    column="days_after_ingest", max_value=tolerance_days
+                expect(
+                    "ExpectColumnValuesToBeBetween",
+                    column="days_after_ingest",
+                    max_value=tolerance_days,
                 ),
             ),
             "No event occurred more than ingest.future_tolerance_days after it was ingested.",
@@ -65,18 +74,24 @@ def checks_for(stream: str, tolerance_days: float) -> list[Check]:
 
 
 def audit_events(
-    table: pl.LazyFrame, stream: str, tolerance_days: float
+    table: pl.LazyFrame, stream: str, tolerance_days: float, since: datetime | None = None
 ) -> list[dg.AssetCheckResult]:
-    """The checks of one event table (its newest ingest's rows), on a frame."""
-    # The maximum first, so the filter is a literal the scan can push down.
-    last = table.select(pl.col("ingested_at").max()).collect().item()
-    newest = table.filter(pl.col("ingested_at") == last).collect()
+    """The checks of one event table's newest rows (those of its newest `ingested_at`), on a
+    frame. `since`, when known, is a time no older write reached (the newest `ingested_at` as
+    the Delta log's statistics keep it, to the millisecond): the scan then skips the files of
+    older writes by their statistics."""
+    if since is None:
+        since = table.select(pl.col("ingested_at").max()).collect().item()
+    recent = table.filter(pl.col("ingested_at") >= since).collect()
+    last = recent["ingested_at"].max()
+    newest = recent.filter(pl.col("ingested_at") == last)
     # Inductively: the table was unique after the previous ingest (this check said so), so a
-    # duplicate must involve the newest rows: one of their ids stored before.
+    # duplicate must involve the newest rows: one of their ids stored before (a filter, so
+    # the scan reads no other column).
     duplicated = (
-        table.filter(pl.col("ingested_at") < last)
-        .select("event_id")
-        .join(newest.select("event_id").lazy(), on="event_id", how="semi")
+        table.select("event_id", "ingested_at")
+        .filter(pl.col("event_id").is_in(newest["event_id"].implode()))
+        .filter(pl.col("ingested_at") < last)
         .select(pl.len())
         .collect()
         .item()
@@ -102,10 +117,12 @@ def _check_factory(stream: str):
         name=f"{EVENT_ASSETS[stream]}_checks",
     )
     def _checks(corners: CornersResource):
-        table = delta.scan_events(corners.layout, stream)
+        home = corners.layout
+        table = delta.scan_events(home, stream)
+        since = delta.newest_by_statistics(home.events(stream), "ingested_at")
         tolerance = corners.settings.ingest.future_tolerance_days
         yield from recorded(
-            corners.layout, EVENT_ASSETS[stream], audit_events(table, stream, tolerance)
+            corners.layout, EVENT_ASSETS[stream], audit_events(table, stream, tolerance, since)
         )
 
     return _checks

@@ -2,11 +2,10 @@
 
 import dagster as dg
 import polars as pl
-from great_expectations import expectations as gxe
 
 from assets.fit import fit_health_candidate
 from assets.resources import CornersResource
-from checks.ge import Check, recorded, run_checks
+from checks.ge import Check, expect, recorded, run_checks
 from fitmodel.config import ModelConfig
 from fitmodel.planning import Plan
 from fitmodel.score import COMPONENTS, TIE
@@ -104,9 +103,9 @@ CHECKS = [
         "fit_health_one_row_per_partnership_day",
         "rows",
         (
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["partnership_id", "as_of"]),
-            gxe.ExpectColumnValuesToNotBeNull(column="partnership_id"),
-            gxe.ExpectColumnValuesToNotBeNull(column="as_of"),
+            expect("ExpectCompoundColumnsToBeUnique", column_list=["partnership_id", "as_of"]),
+            expect("ExpectColumnValuesToNotBeNull", column="partnership_id"),
+            expect("ExpectColumnValuesToNotBeNull", column="as_of"),
         ),
         "At most one row per partnership and day.",
     ),
@@ -114,45 +113,50 @@ CHECKS = [
         "fit_health_scores_between_0_and_100",
         "rows",
         tuple(
-            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=100) for c in SCORES
+            expect("ExpectColumnValuesToBeBetween", column=c, min_value=0, max_value=100)
+            for c in SCORES
         ),
         "Every component score and fit_score is within [0, 100].",
     ),
     Check(
         "fit_health_scores_are_numbers",
         "rows",
-        (gxe.ExpectColumnValuesToBeBetween(column="nan_scores", min_value=0, max_value=0),),
+        (expect("ExpectColumnValuesToBeBetween", column="nan_scores", min_value=0, max_value=0),),
         "No component score or fit_score is NaN (null is allowed, NaN is not a score).",
     ),
     Check(
         "fit_health_keeps_published_partnerships",
         "removed",
-        (gxe.ExpectColumnValuesToBeNull(column="partnership_id"),),
+        (expect("ExpectColumnValuesToBeNull", column="partnership_id"),),
         "Publishing removes no partnership that is published (a registry that drops one, or "
         "an empty candidate, is refused; a partnership ends by its ended_on).",
     ),
     Check(
         "fit_health_band_matches_fit_score",
         "rows",
-        (gxe.ExpectColumnPairValuesToBeEqual(column_A="band", column_B="expected_band"),),
+        (expect("ExpectColumnPairValuesToBeEqual", column_A="band", column_B="expected_band"),),
         "band is the band of fit_score under the configured thresholds.",
     ),
     Check(
         "fit_health_fit_score_matches_components",
         "rows",
-        (gxe.ExpectColumnValuesToBeBetween(column="fit_score_gap", min_value=0, max_value=1e-6),),
+        (
+            expect(
+                "ExpectColumnValuesToBeBetween", column="fit_score_gap", min_value=0, max_value=1e-6
+            ),
+        ),
         "fit_score is the weighted mean of its non-null components (null below min_weight).",
     ),
     Check(
         "fit_health_no_missing_days",
         "coverage",
-        (gxe.ExpectColumnPairValuesToBeEqual(column_A="days", column_B="expected_days"),),
+        (expect("ExpectColumnPairValuesToBeEqual", column_A="days", column_B="expected_days"),),
         "Every active partnership has a row for every day of the candidate's range.",
     ),
     Check(
         "fit_health_covers_as_of",
         "coverage",
-        (gxe.ExpectColumnPairValuesToBeEqual(column_A="last_day", column_B="expected_last"),),
+        (expect("ExpectColumnPairValuesToBeEqual", column_A="last_day", column_B="expected_last"),),
         "Every active partnership's rows reach min(ended_on, as_of).",
     ),
 ]

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import dagster as dg
-import great_expectations as gx
 import polars as pl
-from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations import Expectation
 
 from store import quality
 
@@ -25,17 +22,38 @@ TAG = "corners_check"
 
 
 @dataclass(frozen=True)
+class Expect:
+    """One GE expectation, by its class name in `great_expectations.expectations` and its
+    arguments: declared without importing GE (about 5 s), which loads when checks first run."""
+
+    kind: str
+    kwargs: dict
+
+    def build(self):
+        from great_expectations import expectations as gxe
+
+        return getattr(gxe, self.kind)(**self.kwargs)
+
+
+def expect(kind: str, **kwargs) -> Expect:
+    return Expect(kind, kwargs)
+
+
+@dataclass(frozen=True)
 class Check:
     """A named Dagster check made of GE expectations over one frame."""
 
     name: str
     frame: str
-    expectations: tuple[Expectation, ...]
+    expectations: tuple[Expect, ...]
     description: str
 
 
 @cache
 def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -65,10 +83,13 @@ def run_checks(
         if not mine:
             continue
         keys = [k for k in key_columns.get(frame_name, []) if k in frame.columns]
+        import great_expectations as gx
+
+        _context()
         suite = gx.ExpectationSuite(
             name=f"corners_{frame_name}",
             expectations=[
-                e.copy(update={"meta": {TAG: c.name}}) for c in mine for e in c.expectations
+                e.build().copy(update={"meta": {TAG: c.name}}) for c in mine for e in c.expectations
             ],
         )
         outcome = _batch(frame, frame_name).validate(

@@ -149,6 +149,9 @@ class ScheduleConfig(_Strict):
 
     cron: str = DEFAULT_CRON
     timezone: str = "UTC"
+    sensor_interval_seconds: int = Field(60, ge=1, le=86_400)
+    """How often the landing sensor looks for new files (at least; the daemon's own loop
+    takes about 5 s)."""
 
     @field_validator("timezone")
     @classmethod

@@ -83,26 +83,31 @@ def landing_fingerprint(corners: CornersResource) -> str:
     return digest.hexdigest()
 
 
-@dg.sensor(
-    name="landing_sensor",
-    job=refresh_job,
-    minimum_interval_seconds=60,
-    description="Starts a refresh when the landing folder holds files the ingest has not "
-    "recorded (new content, whatever its name).",
-)
-def landing_sensor(context: dg.SensorEvaluationContext, corners: CornersResource):
-    fingerprint = landing_fingerprint(corners)
-    if fingerprint == context.cursor:
-        return dg.SkipReason("no landing file appeared or changed")
-    try:
-        fresh = new_landing_files(corners.layout, corners.landing_dir)
-    except IngestError as exc:
-        return dg.SkipReason(str(exc))
-    context.update_cursor(fingerprint)
-    if not fresh:
-        return dg.SkipReason("the landing folder changed, but every file in it is ingested")
-    key = hashlib.sha256("\n".join(sorted(f.digest for f in fresh)).encode()).hexdigest()[:16]
-    return dg.RunRequest(run_key=f"landing-{key}", run_config=refresh_run_config())
+def build_sensor(config: CornersConfig) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="landing_sensor",
+        job=refresh_job,
+        minimum_interval_seconds=config.schedule.sensor_interval_seconds,
+        description="Starts a refresh when the landing folder holds files the ingest has not "
+        "recorded (new content, whatever its name).",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, corners: CornersResource):
+        fingerprint = landing_fingerprint(corners)
+        if fingerprint == context.cursor:
+            return dg.SkipReason("no landing file appeared or changed")
+        try:
+            fresh = new_landing_files(corners.layout, corners.landing_dir)
+        except IngestError as exc:
+            return dg.SkipReason(str(exc))
+        context.update_cursor(fingerprint)
+        if not fresh:
+            return dg.SkipReason("the landing folder changed, but every file in it is ingested")
+        digest = hashlib.sha256("\n".join(sorted(f.digest for f in fresh)).encode())
+        return dg.RunRequest(
+            run_key=f"landing-{digest.hexdigest()[:16]}", run_config=refresh_run_config()
+        )
+
+    return landing_sensor
 
 
 def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Definitions:
@@ -111,7 +116,7 @@ def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Def
         asset_checks=CHECKS,
         jobs=[refresh_job],
         schedules=[build_schedule(config)],
-        sensors=[landing_sensor],
+        sensors=[build_sensor(config)],
         resources={"corners": corners},
     )
 

@@ -10,6 +10,7 @@ line refuses to start while another run is in progress, after marking failed the
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from contextlib import AbstractContextManager
@@ -50,6 +51,7 @@ class RefreshOutcome:
     failed_checks: list[str] = field(default_factory=list)
     blocking_failed: bool = False
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _alive(pid: int) -> bool:
@@ -90,13 +92,30 @@ def _one_command_at_a_time(home: Home) -> AbstractContextManager[None]:
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str | None:
+    """What failed, a line per step: a step's own message, not Dagster's stack trace."""
     if result.success:
         return None
-    failures = [e for e in result.all_events if e.is_step_failure]
-    return (
-        "\n".join(f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in failures)
-        or "the run failed"
-    )
+    lines = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        described = data.user_failure_data.description if data.user_failure_data else None
+        text = described or (data.error.message.strip() if data.error else "failed")
+        lines.append(f"{event.step_key}: {text.splitlines()[0]}")
+    return "\n".join(lines) or "the run failed"
+
+
+def _warnings(dagster: dg.DagsterInstance, run_id: str) -> list[str]:
+    """What the run's steps warned of (a rejected registry, an undelivered notification),
+    oldest first; Dagster's notes on steps it skipped after a failure are left out."""
+    return [
+        entry.user_message
+        for entry in dagster.all_logs(run_id)
+        if entry.dagster_event is None
+        and entry.level >= logging.WARNING
+        and not entry.user_message.startswith("Dependencies for step")
+    ]
 
 
 def run_refresh(
@@ -117,8 +136,9 @@ def run_refresh(
         result = job.execute_in_process(
             run_config={
                 **refresh_run_config(as_of.isoformat() if as_of else None, rebuild, allow_future),
-                # The run's full log is in the instance (the UI); the terminal gets warnings.
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                # The run's full log is in the instance (the UI); the command prints what
+                # its steps warned of, and what failed, itself.
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
             },
             instance=dagster,
             raise_on_error=False,
@@ -129,6 +149,7 @@ def run_refresh(
                 HOST_TAG: socket.gethostname(),
             },
         )
+        warnings = _warnings(dagster, result.run_id)
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     published = bool(result.asset_materializations_for_node("fit_health"))
@@ -145,4 +166,5 @@ def run_refresh(
         ],
         blocking_failed=any(e.blocking for e in failed),
         error=_failure(result),
+        warnings=warnings,
     )

@@ -349,29 +349,31 @@ def _ingested_hashes(home: Home) -> pl.Series:
     )
 
 
-def accounting(home: Home) -> pl.DataFrame:
-    """Per ingested file: lines read against where they are now (events, duplicates, quarantine)."""
-    log = (
-        delta.scan_table(home, "ingest_log")
-        .group_by("file_hash")
-        .agg(
-            pl.col("source_file").first(),
-            pl.col("lines_read").sum(),
-            pl.col("duplicates").sum(),
-            pl.col("stored").sum().alias("logged_stored"),
-            pl.col("quarantined").sum().alias("logged_quarantined"),
-        )
+def accounting(home: Home, file_hashes: pl.Series | None = None) -> pl.DataFrame:
+    """Per ingested file (or per file of `file_hashes`): lines read against where they are
+    now (events, duplicates, quarantine).
+
+    For given files only the event rows of the batches that logged them are read (each event
+    carries its batch, and a data file holds one batch, so the others are skipped by their
+    statistics)."""
+    log = delta.scan_table(home, "ingest_log")
+    events = [delta.scan_events(home, s).select("file_hash", "ingest_batch") for s in STREAMS]
+    quarantine = delta.scan_table(home, "quarantine")
+    if file_hashes is not None:
+        mine = pl.col("file_hash").is_in(file_hashes.implode())
+        log = log.filter(mine)
+        batches = log.select("ingest_batch").unique().collect()["ingest_batch"]
+        events = [e.filter(pl.col("ingest_batch").is_in(batches.implode()) & mine) for e in events]
+        quarantine = quarantine.filter(mine)
+    log = log.group_by("file_hash").agg(
+        pl.col("source_file").first(),
+        pl.col("lines_read").sum(),
+        pl.col("duplicates").sum(),
+        pl.col("stored").sum().alias("logged_stored"),
+        pl.col("quarantined").sum().alias("logged_quarantined"),
     )
-    stored = (
-        pl.concat([delta.scan_events(home, s).select("file_hash") for s in STREAMS])
-        .group_by("file_hash")
-        .agg(pl.len().cast(pl.Int64).alias("stored"))
-    )
-    quarantined = (
-        delta.scan_table(home, "quarantine")
-        .group_by("file_hash")
-        .agg(pl.len().cast(pl.Int64).alias("quarantined"))
-    )
+    stored = pl.concat(events).group_by("file_hash").agg(pl.len().cast(pl.Int64).alias("stored"))
+    quarantined = quarantine.group_by("file_hash").agg(pl.len().cast(pl.Int64).alias("quarantined"))
     return (
         log.join(stored, on="file_hash", how="left")
         .join(quarantined, on="file_hash", how="left")
@@ -393,9 +395,7 @@ def accounting(home: Home) -> pl.DataFrame:
 
 def check_accounting(home: Home, file_hashes: pl.Series | None = None) -> pl.DataFrame:
     """Raise `AccountingError` unless every (given) file's lines are each in exactly one place."""
-    table = accounting(home)
-    if file_hashes is not None:
-        table = table.filter(pl.col("file_hash").is_in(file_hashes.implode()))
+    table = accounting(home, file_hashes)
     bad = table.filter(~pl.col("balanced"))
     if bad.height:
         rows = "\n".join(

@@ -198,7 +198,7 @@ def read_candidate(home: Home) -> tuple[pl.DataFrame, Plan]:
     return pl.read_delta(str(path)), Plan.from_json(entry[PLAN_KEY])
 
 
-def _write_published(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
+def write_publication(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
     """Write fit-health rows in one commit with the plan as position: all of them (a
     rebuild), or in place of the days from `plan.start` on. The table is partitioned by day,
     so replacing recent days rewrites only their files, and readers of a day range skip the
@@ -277,7 +277,7 @@ def publish(home: Home, rows: pl.DataFrame, plan: Plan) -> int:
     record_restatements(home)  # a publication killed before recording them
     last = last_publication(home)
     if needs_publication(last[1] if last else None, plan, rows.height):
-        _write_published(home, rows, plan.with_rows(rows.height))
+        write_publication(home, rows, plan.with_rows(rows.height))
         crashpoint("publish:published")
         record_restatements(home)
         crashpoint("publish:restated")

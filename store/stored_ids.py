@@ -29,10 +29,12 @@ class StoredIds:
 
     def lookup(self, home: Home, ids: pl.Series) -> pl.DataFrame:
         wanted = pl.DataFrame({"event_id": ids.unique()})
+        # A filter, not a join, so the scan reads content hashes for the matching rows only.
+        among = pl.col("event_id").is_in(wanted["event_id"].implode())
         found = [
             pl.scan_delta(str(home.events(s)), version=v)
             .select("event_id", "content_hash")
-            .join(wanted.lazy(), on="event_id", how="semi")
+            .filter(among)
             for s, v in self.versions.items()
             if v is not None
         ]

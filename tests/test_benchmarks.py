@@ -44,3 +44,16 @@ def test_the_fitmodel_benchmark_finds_polars_and_duckdb_agree(tmp_path):
         "--workdir", str(tmp_path),
     )  # fmt: skip
     assert re.search(r"polars and DuckDB agree on all [\d,]+ rows", out), out
+
+
+def test_the_refresh_benchmark_times_a_nightly_refresh_step_by_step(tmp_path):
+    run(
+        "benchmarks/fitmodel.py", "--polars-only", "--partnerships", "12", "--days", "120",
+        "--workdir", str(tmp_path),
+    )  # fmt: skip
+    work = tmp_path / "12x120-s5-a1.5"
+    out = run("benchmarks/refresh.py", "--work", str(work), "--home", str(tmp_path / "home"))
+    assert re.search(r"command line: [\d.]+ s wall", out), out
+    assert "published fit_health through 2026-06-30 (incremental" in out, out
+    for step in ("landing_ingest", "fit_health_candidate", "alert_notifications"):
+        assert re.search(rf"^  {step}\s+[\d.]+ s$", out, re.M), out

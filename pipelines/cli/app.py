@@ -82,6 +82,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     for module, classes in names.items():
         if module in sys.modules:
             found += [getattr(sys.modules[module], c) for c in classes]
+    if "deltalake.exceptions" in sys.modules:  # a table that cannot be read or written
+        found.append(sys.modules["deltalake.exceptions"].DeltaError)
     return tuple(found)
 
 

@@ -71,6 +71,8 @@ def run(app: App, *, as_of: date | None, rebuild: bool, allow_future: bool = Fal
         home=str(home.root), landing=str(app.landing_dir), config_path=app.config_file
     )
     outcome = run_refresh(corners, as_of=day, rebuild=rebuild, allow_future=allow_future)
+    for text in outcome.warnings:
+        print(f"warning: {text}", file=sys.stderr)
     for text in outcome.failed_checks:
         print(text, file=sys.stderr)
     if outcome.error and not outcome.blocking_failed:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -24,13 +21,14 @@ from pipelines.definitions import (
     CHECKS,
     build_definitions,
     build_schedule,
-    landing_sensor,
+    build_sensor,
 )
 from pipelines.run import instance, run_refresh
 from store import publish as rf
 from store.home import Home
 from store.ingest import ingest
 from store.sample import write_sample
+from tests.dagster_processes import Dagster
 from tests.helpers import ROOT, communication, corners, write_lines, write_registry
 
 AS_OF = date(2025, 6, 30)
@@ -107,6 +105,17 @@ def test_the_graph_is_what_we_expect():
     for spec in ASSETS:
         for key in spec.keys:
             assert spec.descriptions_by_key[key].startswith("One ")  # the grain first
+    # Every asset that writes a catalog table shows its columns, with their meanings.
+    from store.catalog import CATALOG
+
+    for table in CATALOG.values():
+        if table.asset in ("fit_health", "fit_health_candidate", "alerts", "quarantine"):
+            node = graph.get(dg.AssetKey(table.asset))
+            schema = node.metadata["dagster/column_schema"]
+            names = [c.name for c in schema.columns]
+            if table.asset == table.name or table.name == "fit_health_candidate":
+                assert names == list(table.schema)
+            assert all(c.description for c in schema.columns)
 
 
 def test_the_schedule_refreshes_through_yesterday_at_the_configured_time():
@@ -123,6 +132,8 @@ def test_the_schedule_refreshes_through_yesterday_at_the_configured_time():
 
 
 def test_the_sensor_requests_a_refresh_only_for_files_not_ingested(tmp_path):
+    landing_sensor = build_sensor(parse_config({"schedule": {"sensor_interval_seconds": 5}}))
+    assert landing_sensor.minimum_interval_seconds == 5
     home, landing = Home(tmp_path / "home"), tmp_path / "landing"
     resource = CornersResource(home=str(home.root), landing=str(landing))
     landing.mkdir()
@@ -326,63 +337,21 @@ def test_dagster_definitions_validate(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_the_webserver_lists_assets_and_checks(tmp_path):
-    port = _free_port()
-    env = dict(os.environ, CORNERS_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path))
-    bin_dir = os.path.dirname(sys.executable)
-    server = subprocess.Popen(
-        [
-            os.path.join(bin_dir, "dagster-webserver"),
-            "-w",
-            "workspace.yaml",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    query = {
-        "query": "{ assetNodes { assetKey { path } assetChecksOrError { "
-        "... on AssetChecks { checks { name blocking } } } } }"
+def test_the_webserver_lists_assets_checks_and_columns(tmp_path):
+    with Dagster(tmp_path / "home", daemon=False) as dagster:
+        data = dagster.query(
+            "{ assetNodes { assetKey { path } metadataEntries { label } "
+            "assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }"
+        )
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+    assert {"fit_health", "fit_health_candidate", "meeting_events", "quarantine"} <= set(nodes)
+    checks = {
+        c["name"]: c["blocking"]
+        for c in nodes["fit_health_candidate"]["assetChecksOrError"]["checks"]
     }
-    try:
-        deadline = time.monotonic() + 120
-        data = None
-        while time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/graphql",
-                    data=json.dumps(query).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    data = json.loads(response.read())
-                if data.get("data", {}).get("assetNodes"):
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
-        assert data and data.get("data"), f"no answer from the webserver: {data}"
-        nodes = {"/".join(n["assetKey"]["path"]): n for n in data["data"]["assetNodes"]}
-        assert {"fit_health", "fit_health_candidate", "meeting_events", "quarantine"} <= set(nodes)
-        checks = {
-            c["name"]: c["blocking"]
-            for c in nodes["fit_health_candidate"]["assetChecksOrError"]["checks"]
-        }
-        assert checks["fit_health_no_missing_days"] is True
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    assert checks["fit_health_no_missing_days"] is True
+    labels = {e["label"] for e in nodes["fit_health"]["metadataEntries"]}
+    assert "dagster/column_schema" in labels
 
 
 def test_an_upgrade_or_a_model_change_plans_a_rebuild(tmp_path):
@@ -533,7 +502,6 @@ def test_a_refresh_does_not_start_while_another_is_in_progress(tmp_path):
     """The command line refuses while a run of the home's instance is in progress, and marks
     failed the runs of `corners` processes that are gone."""
     import fcntl
-    import socket
 
     from pipelines.run import HOST_TAG, PID_TAG
 
