@@ -11,7 +11,7 @@ from store.report import build_report
 
 @dg.asset(
     group_name="report",
-    deps=[alert_notifications],
+    deps=[alert_notifications, "renewal_gates", "validation"],
     description="One self-contained HTML page per refresh (reports/<as_of>.html): bands over "
     "time, biggest movers and their drivers, trends of partnerships at risk, corner "
     "distributions, data confidence, open alerts, restatements and data quality.",

@@ -21,7 +21,7 @@ from typing import Protocol
 import polars as pl
 
 from fitmodel.columns import COMPONENTS, fit_health_schema
-from fitmodel.events import CORNERS
+from fitmodel.events import CORNERS, DIMENSIONS
 from fitmodel.rules import RuleError, compile_rule, holds
 
 P, DAY = "partnership_id", "as_of"
@@ -64,11 +64,17 @@ CONTEXT_COLUMNS = [
     "weakest_corner",
     *CORNERS,
     "days_since_last_event",
+    "last_gate_on",
+    "last_gate_outcome",
+    "days_since_last_gate",
+    *DIMENSIONS,
     "score_change_by_component",
 ]
 
 _TEMPLATES = (
     ("change", {"score_change_30d"}),
+    ("gate", {"last_gate_outcome", "days_since_last_gate", "last_gate_on"}),
+    ("diagnostic", {"diagnostic_below_7", *DIMENSIONS}),
     ("score", {"fit_score", "band"}),
     ("ratio", {"ps_escalation_ratio_90d", "ratio_below_3", "problem_solving_90d"}),
     ("corner", {"corner_below_7", "weakest_corner", *CORNERS}),
@@ -157,7 +163,12 @@ def _explain(trend_days: int, activity_days: int) -> pl.Expr:
             )
         )
         .when(template.is_in(["change", "score"]))
-        .then(pl.format("fit score {} ({})", pl.col("fit_score").round(1), pl.col("band")))
+        .then(
+            pl.format("fit score {} ({})", pl.col("fit_score").round(1), pl.col("band"))
+            + pl.when(pl.col("_for_days") > 1)
+            .then(pl.format(" for {} days or more", pl.col("_for_days")))
+            .otherwise(pl.lit(""))
+        )
         .when(template == "ratio")
         .then(
             pl.format(
@@ -175,6 +186,23 @@ def _explain(trend_days: int, activity_days: int) -> pl.Expr:
         )
         .when(template == "quiet")
         .then(pl.format("no event for {} days", pl.col("days_since_last_event")))
+        .when(template == "gate")
+        .then(
+            pl.format(
+                "renewal gate of {} {} for {} days",
+                pl.col("last_gate_on"),
+                pl.col("last_gate_outcome"),
+                pl.col("days_since_last_gate"),
+            )
+        )
+        .when(template == "diagnostic")
+        .then(
+            pl.format(
+                "weakest diagnostic dimension {} at {}",
+                _weakest(DIMENSIONS),
+                pl.min_horizontal(*DIMENSIONS).round(1),
+            )
+        )
         .otherwise(pl.format("rule {} holds", pl.col("rule")))
     )
     return (
@@ -186,6 +214,15 @@ def _explain(trend_days: int, activity_days: int) -> pl.Expr:
         )
         .otherwise(by_rule)
     )
+
+
+def _weakest(columns: tuple[str, ...]) -> pl.Expr:
+    """The name of the lowest of `columns` (ties to the first)."""
+    lowest = pl.min_horizontal(*columns)
+    weakest = pl.when(lowest.is_null()).then(None)
+    for c in columns:
+        weakest = weakest.when(pl.col(c) == lowest).then(pl.lit(c))
+    return weakest
 
 
 def _alert_id() -> pl.Expr:
@@ -236,6 +273,9 @@ def project(
         joined.with_columns(
             driver_change.alias("_driver_change"),
             pl.col("rule").replace_strict(templates, return_dtype=pl.String).alias("_template"),
+            pl.col("rule")
+            .replace_strict({n: r.for_days for n, r in rules.items()}, return_dtype=pl.Int64)
+            .alias("_for_days"),
         )
         .select(
             _alert_id(),

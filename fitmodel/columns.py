@@ -63,6 +63,18 @@ FIT_HEALTH = _columns(
     ("corner_below_7", B, "Any corner mean below the corner threshold."),
     ("days_since_last_event", N, "d − the latest event date of any stream."),
     ("next_renewal_gate", D, "The first renewal gate on or after d."),
+    ("last_gate_on", D, "The greatest renewal gate on or before d (SPEC §9)."),
+    (
+        "last_gate_outcome",
+        S,
+        "reaffirmed, restructured, exited or unconfirmed, from the decisions dated ≤ d.",
+    ),
+    ("days_since_last_gate", N, "d − last_gate_on."),
+    ("strategic_importance", F, "Mean over sides of their latest diagnostic response."),
+    ("replaceability", F, "Mean over sides of their latest diagnostic response."),
+    ("integration_depth", F, "Mean over sides of their latest diagnostic response."),
+    ("risk_symmetry", F, "Mean over sides of their latest diagnostic response."),
+    ("diagnostic_below_7", B, "Any diagnostic mean below the corner threshold."),
     *[
         (f"{c}_score", F, f"The {c} component, 0–100 (null when its input is null).")
         for c in COMPONENTS

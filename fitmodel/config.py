@@ -179,7 +179,14 @@ DEFAULT_RULES = {
     "ratio_below_3": AlertRule(when="ratio_below_3", severity="warning"),
     "corner_below_7": AlertRule(when="corner_below_7", severity="warning"),
     "gone_quiet": AlertRule(when="days_since_last_event >= 30", severity="warning"),
+    "diagnostic_below_7": AlertRule(when="diagnostic_below_7", severity="warning"),
+    "renewal_unconfirmed": AlertRule(
+        when="last_gate_outcome = 'unconfirmed' AND days_since_last_gate >= 14",
+        severity="warning",
+    ),
+    "exit_review": AlertRule(when="band = 'at_risk'", severity="critical", for_days=60),
 }
+"""SPEC §7's default rules (`exit_review` is the exit criterion: at risk for 60 days)."""
 
 
 Severity = Literal["warning", "critical"]
@@ -328,6 +335,20 @@ class AlertsConfig(_Strict):
         return self
 
 
+class ValidationConfig(_Strict):
+    """How the fit score is checked against the renewal gates' outcomes (SPEC §10)."""
+
+    horizons_days: Annotated[list[Days], Field(min_length=1, max_length=12)] = [30, 60, 90]
+    """How many days before a gate its fit score is read (one validation row each)."""
+
+    @field_validator("horizons_days")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("each horizon once")
+        return sorted(value)
+
+
 class ReportConfig(_Strict):
     """The HTML fit-health report every refresh writes to `<home>/reports/<as_of>.html`."""
 
@@ -343,6 +364,7 @@ class CornersConfig(_Strict):
     model: ModelConfig = ModelConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    validation: ValidationConfig = ValidationConfig()
     report: ReportConfig = ReportConfig()
 
 

@@ -11,17 +11,20 @@ from datetime import date
 
 import polars as pl
 
-STREAMS = ("meetings", "escalations", "communications", "surveys")
+STREAMS = ("meetings", "escalations", "communications", "surveys", "governance")
 
 EARLIEST_DAY = date(1900, 1, 1)
 """No event or registry date before this is accepted: a date of year 1 breaks date arithmetic
 and the grid it would span is nonsense."""
 CORNERS = ("culture", "operations", "strategy", "trust")
+DIMENSIONS = ("strategic_importance", "replaceability", "integration_depth", "risk_symmetry")
+"""The 1–10 diagnostic (SPEC §9)."""
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One typed JSON field. `kind` is str, enum, int, bool or timestamp."""
+    """One typed JSON field. `kind` is str, enum, int, bool, timestamp or date (a JSON
+    string holding an ISO date, `YYYY-MM-DD`)."""
 
     name: str
     kind: str
@@ -38,6 +41,7 @@ class FieldSpec:
             "int": pl.Int64(),
             "bool": pl.Boolean(),
             "timestamp": pl.Datetime("us", "UTC"),
+            "date": pl.Date(),
         }[self.kind]
 
 
@@ -103,7 +107,45 @@ EVENT_TYPES: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
         "surveys",
         (_enum("respondent_side", *SIDE), *(_int(c, 1, 10) for c in CORNERS)),
     ),
+    "renewal_decision": (
+        "governance",
+        (
+            FieldSpec("gate_on", "date"),
+            _enum("side", *SIDE),
+            _enum("decision", "reaffirm", "restructure", "exit"),
+        ),
+    ),
+    "diagnostic_response": (
+        "governance",
+        (_enum("respondent_side", *SIDE), *(_int(d, 1, 10) for d in DIMENSIONS)),
+    ),
 }
+
+FIRST_RELEASE_FIELDS = (
+    "event_id",
+    "event_type",
+    "partnership_id",
+    "occurred_at",
+    "source",
+    "meeting_kind",
+    "scheduled",
+    "duration_minutes",
+    "attendees_a",
+    "attendees_b",
+    "ideas_generated",
+    "escalation_id",
+    "severity",
+    "corner",
+    "raised_by",
+    "resolution",
+    "channel",
+    "initiated_by",
+    "respondent_side",
+    *CORNERS,
+)
+"""The fields of the first release, in the order their tokens are hashed: a content hash
+stored then must stay what a line gives now (later fields are hashed after, by name, and only
+when present)."""
 
 
 def type_fields() -> dict[str, FieldSpec]:

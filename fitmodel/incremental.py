@@ -61,6 +61,7 @@ def last_seen(
                 events.escalations,
                 events.communications,
                 events.surveys,
+                events.governance,
             )
         ]
     )

@@ -10,11 +10,12 @@ any day, the same code computes a full history or only a recent stretch (increme
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
+from fitmodel import governance
 from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS
 
@@ -24,12 +25,13 @@ DAY = "as_of"
 
 @dataclass(frozen=True)
 class Events:
-    """The four event tables (lazy), as stored."""
+    """The five event tables (lazy), as stored."""
 
     meetings: pl.LazyFrame
     escalations: pl.LazyFrame
     communications: pl.LazyFrame
     surveys: pl.LazyFrame
+    governance: pl.LazyFrame
 
 
 def _day(col: str = "occurred_at") -> pl.Expr:
@@ -179,30 +181,27 @@ def _since(frame: pl.LazyFrame, day: date) -> pl.LazyFrame:
 @dataclass(frozen=True)
 class Inputs:
     """What the grid stage needs, aggregated per partnership and day (`_d`), plus the paired
-    escalations and the days each partnership had any event (`_last`)."""
+    escalations, the days each partnership had any event (`_last`), and the governance
+    events (renewal decisions and diagnostic responses, few: read whole)."""
 
     comms: pl.LazyFrame
     meetings: pl.LazyFrame
     surveys: pl.LazyFrame
     pairs: pl.LazyFrame
     active_days: pl.LazyFrame
+    decisions: pl.LazyFrame
+    diagnostics: pl.LazyFrame
+
+    def frames(self) -> list[pl.LazyFrame]:
+        return [getattr(self, f.name) for f in fields(self)]
 
     def collect(self) -> Inputs:
-        frames = pl.collect_all(
-            [self.comms, self.meetings, self.surveys, self.pairs, self.active_days],
-            engine="streaming",
-        )
+        frames = pl.collect_all(self.frames(), engine="streaming")
         return Inputs(*(f.lazy() for f in frames))
 
     def only(self, ids: pl.Series) -> Inputs:
         keep = pl.col(P).is_in(ids.implode())
-        return Inputs(
-            self.comms.filter(keep),
-            self.meetings.filter(keep),
-            self.surveys.filter(keep),
-            self.pairs.filter(keep),
-            self.active_days.filter(keep),
-        )
+        return Inputs(*(frame.filter(keep) for frame in self.frames()))
 
 
 def daily_inputs(
@@ -231,6 +230,7 @@ def daily_inputs(
             events.escalations,
             back(events.communications, w.unscheduled_comms_days, w.activity_days),
             back(events.surveys, w.survey_days, config.recent_survey_days),
+            events.governance,  # no window: a decision or a diagnostic stands until replaced
         )
     day = _day().alias("_d")
 
@@ -281,14 +281,28 @@ def daily_inputs(
 
     # Days with an event of any type (resolutions without an open included).
     seeded = last_seen is not None and start is not None
-    source = [history.meetings, history.escalations, history.communications, history.surveys]
+    source = [
+        history.meetings,
+        history.escalations,
+        history.communications,
+        history.surveys,
+        history.governance,
+    ]
     if seeded:
         source = [_since(table, start) for table in source]
     active = pl.concat([table.select(P, _day().alias("_last")) for table in source])
     if seeded:
         active = pl.concat([active, last_seen.select(P, pl.col("_last").cast(pl.Date))])
     active = active.filter(pl.col("_last") <= cutoff).unique()
-    return Inputs(comms, meetings, surveys, pairs, active)
+    return Inputs(
+        comms,
+        meetings,
+        surveys,
+        pairs,
+        active,
+        governance.decisions(events.governance, as_of),
+        governance.diagnostics(events.governance, as_of),
+    )
 
 
 def grid_indicators(
@@ -429,6 +443,13 @@ def grid_indicators(
     frame = frame.join(registry_cols, on=P).with_columns(
         _renewal_gate(w.renewal_months).alias("next_renewal_gate")
     )
+    frame = governance.governance_columns(
+        frame.sort(P, DAY),
+        inputs.decisions,
+        inputs.diagnostics,
+        w.renewal_months,
+        config.corner_threshold,
+    )
     # `_recent_surveys` (responses in the trailing `recent_survey_days`) feeds data_confidence.
     return frame.select(P, DAY, *INDICATOR_COLUMNS, "_recent_surveys").sort(P, DAY)
 
@@ -454,4 +475,5 @@ INDICATOR_COLUMNS = [
     "corner_below_7",
     "days_since_last_event",
     "next_renewal_gate",
+    *governance.GOVERNANCE_COLUMNS,
 ]

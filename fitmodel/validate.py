@@ -170,6 +170,12 @@ def _decoded(spec: FieldSpec, escapes: bool) -> pl.Expr:
     return _text(n, escapes)
 
 
+def _as_date(text: pl.Expr) -> pl.Expr:
+    """An ISO date written exactly `YYYY-MM-DD` (a real day of the calendar), else null."""
+    exact = text.str.contains(r"^\d{4}-\d{2}-\d{2}$")
+    return pl.when(exact).then(text.str.to_date("%Y-%m-%d", strict=False))
+
+
 def _field_rules(spec: FieldSpec, applies: pl.Expr) -> list[Rule]:
     """Missing, wrong JSON type, or value out of its domain: at most one holds per field."""
     n = spec.name
@@ -184,6 +190,9 @@ def _field_rules(spec: FieldSpec, applies: pl.Expr) -> list[Rule]:
         bad_value = ~value.is_in(spec.values)
     elif spec.kind == "str":
         bad_value = value.str.strip_chars() == ""
+    elif spec.kind == "date":
+        day = _as_date(value)
+        bad_value = day.is_null() | (day < EARLIEST_DAY)
     else:
         bad_value = pl.lit(False)
     present = applies & ~_absent(n)
@@ -254,10 +263,15 @@ def validate(
     flags: dict[str, pl.Expr] = {}
     for cond, (_, reason) in zip(conditions, rules, strict=True):
         flags[reason] = flags[reason] | cond if reason in flags else cond
-    typed = [
-        (occurred_at if spec.kind == "timestamp" else pl.col(f"v:{spec.name}")).alias(spec.name)
-        for spec in fields
-    ]
+
+    def typed_value(spec: FieldSpec) -> pl.Expr:
+        if spec.kind == "timestamp":
+            return occurred_at
+        if spec.kind == "date":
+            return _as_date(pl.col(f"v:{spec.name}"))
+        return pl.col(f"v:{spec.name}")
+
+    typed = [typed_value(spec).alias(spec.name) for spec in fields]
     escapes = extracted.select(pl.col("line").str.contains("\\", literal=True).any()).item()
     frame = (
         extracted.lazy()

@@ -15,11 +15,13 @@ import dagster as dg
 from assets.alerts import alert_notifications, alerts
 from assets.fit import fit_health, fit_health_candidate
 from assets.ingest import landing_ingest
+from assets.renewals import renewal_candidates, renewal_publication
 from assets.report import fit_health_report
 from assets.resources import CornersResource
 from checks.alerts import alerts_checks
 from checks.events import EVENT_CHECKS
 from checks.fit_health import fit_health_candidate_checks
+from checks.renewals import renewal_checks
 from fitmodel.config import CornersConfig
 from store.ingest import IngestError, new_landing_files
 from store.settings import load_config
@@ -30,9 +32,11 @@ ASSETS = [
     fit_health,
     alerts,
     alert_notifications,
+    renewal_candidates,
+    renewal_publication,
     fit_health_report,
 ]
-CHECKS = [fit_health_candidate_checks, *EVENT_CHECKS, alerts_checks]
+CHECKS = [fit_health_candidate_checks, *EVENT_CHECKS, alerts_checks, renewal_checks]
 
 refresh_job = dg.define_asset_job(
     "refresh_job",

@@ -17,6 +17,7 @@ from fitmodel.columns import FIT_HEALTH
 from fitmodel.events import ENVELOPE, LINEAGE, STREAMS, stream_fields, stream_schema
 from fitmodel.incremental import RESTATEMENT_SCHEMA
 from fitmodel.notifications import ACTION_SCHEMA
+from fitmodel.validation import gates_schema, validation_schema
 
 S, N, B, D = pl.String(), pl.Int64(), pl.Boolean(), pl.Date()
 T = pl.Datetime("us", "UTC")
@@ -80,6 +81,8 @@ def _field_meaning(spec) -> str:
         return f"Integer {spec.low}{high}."
     if spec.kind == "timestamp":
         return "When it happened, normalised to UTC."
+    if spec.kind == "date":
+        return "An ISO date (a JSON string YYYY-MM-DD in the landing line)."
     return {"bool": "true or false.", "str": "Text."}[spec.kind]
 
 
@@ -88,6 +91,7 @@ EVENT_ASSETS = {
     "escalations": "escalation_events",
     "communications": "communication_events",
     "surveys": "survey_events",
+    "governance": "governance_events",
 }
 """The Dagster asset of each event table."""
 
@@ -330,6 +334,67 @@ ALERT_ACTIONS = Table(
     kind="log",
 )
 
+_GATES = {
+    "partnership_id": "The partnership.",
+    "gate_on": "The renewal gate G (started_on + 6k months, clamped to the month's end).",
+    "decision_a": "Side a's standing decision among those dated ≤ as_of (null: none).",
+    "decision_b": "Side b's standing decision among those dated ≤ as_of (null: none).",
+    "outcome": "reaffirmed, restructured, exited or unconfirmed, as of as_of.",
+    "decided_on": "The date of the later standing decision (null: none).",
+    "fit_score_at_gate": "The fit score at (p, G).",
+    "band_at_gate": "The band at (p, G).",
+}
+for _h in (30, 60, 90):
+    _GATES[f"fit_score_{_h}d_before"] = f"The fit score at (p, G − {_h}); null without that row."
+    _GATES[f"band_{_h}d_before"] = f"The band at (p, G − {_h}); null without that row."
+_VALIDATION = {
+    "as_of": "The as_of of the publication.",
+    "horizon_days": "h: the fit score is read h days before each gate.",
+    "decided_gates": "Gates reaffirmed, restructured or exited.",
+    "scored_gates": "Of those, the gates with a fit score h days before.",
+    "failures": "Scored gates restructured or exited.",
+    "auc": "P(a failed gate's score < a reaffirmed gate's), ties ½ (null without both).",
+    **{
+        f"{b}_{k}": f"Scored gates in band {b} h days before"
+        + (", failed" if k == "failures" else "")
+        for b in ("healthy", "watch", "at_risk")
+        for k in ("gates", "failures")
+    },
+    "alert_recall": "Of the failed scored gates, the share with a critical alert open at G − h.",
+    "alert_precision": "Of the scored gates with such an alert, the share that failed.",
+}
+_GATE_GRAIN = "One row per partnership and renewal gate on or before min(ended_on, as_of)"
+_VALIDATION_GRAIN = "One row per horizon: how the fit score h days before predicted the gates"
+
+RENEWAL_GATES = Table(
+    "renewal_gates",
+    "published/renewal_gates",
+    _GATE_GRAIN + " (SPEC §10; columns per validation.horizons_days)",
+    _with(gates_schema([30, 60, 90]), _GATES),
+    asset="renewal_gates",
+)
+VALIDATION = Table(
+    "validation",
+    "published/validation",
+    _VALIDATION_GRAIN + " (SPEC §10; rewritten by every publication)",
+    _with(validation_schema(), _VALIDATION),
+    asset="validation",
+)
+GATES_CANDIDATE = Table(
+    "renewal_gates_candidate",
+    "candidate/renewal_gates",
+    _GATE_GRAIN + ", as the latest refresh computed it, audited before publication",
+    RENEWAL_GATES.columns,
+    asset="renewal_gates_candidate",
+)
+VALIDATION_CANDIDATE = Table(
+    "validation_candidate",
+    "candidate/validation",
+    _VALIDATION_GRAIN + ", as the latest refresh computed it, audited before publication",
+    VALIDATION.columns,
+    asset="validation_candidate",
+)
+
 CHECK_RESULTS = Table(
     "check_results",
     "check_results",
@@ -356,6 +421,10 @@ CATALOG: dict[str, Table] = {
         FIT_HEALTH_TABLE,
         ALERTS,
         RESTATEMENTS,
+        GATES_CANDIDATE,
+        VALIDATION_CANDIDATE,
+        RENEWAL_GATES,
+        VALIDATION,
         OUTBOX,
         DELIVERIES,
         NOTIFICATION_RUNS,

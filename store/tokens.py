@@ -21,8 +21,11 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from fitmodel.events import ENVELOPE, EVENT_TYPES, FieldSpec, stream_fields
+from fitmodel.events import ENVELOPE, EVENT_TYPES, FIRST_RELEASE_FIELDS, FieldSpec, stream_fields
 from fitmodel.validate import ALL_FIELDS, LINE_COLUMNS, validate
+
+LATER_FIELDS = [f.name for f in ALL_FIELDS if f.name not in FIRST_RELEASE_FIELDS]
+"""Fields added since the first release (hashed by name, only when present)."""
 
 
 def _sql_list(values: list[str]) -> str:
@@ -51,16 +54,22 @@ def _extract_sql(fields: tuple[str, ...]) -> str:
         if all(s.name in fields for s in specs)
     )
     tokens = ", ".join(f'tok."{f}" AS "j:{f}"' for f in fields)
-    # Every known field has its place in the hash, '' when absent or not tokenised here: the
-    # tokens joined by chr(31), then `extra` (runs of separators are written as one literal).
+    # Every field of the first release has its place in the hash, '' when absent or not
+    # tokenised here: the tokens joined by chr(31), then `extra` (runs of separators are
+    # written as one literal); then each later field present, as chr(30) name=token.
     hashed, run = [], ""
-    for i, f in enumerate(ALL_FIELDS):
+    for i, name in enumerate(FIRST_RELEASE_FIELDS):
         run += "\x1f" if i else ""
-        if f.name in fields:
+        if name in fields:
             hashed += [f"'{run}'"] if run else []
-            hashed.append(f"coalesce(tok.\"{f.name}\"::VARCHAR, '')")
+            hashed.append(f"coalesce(tok.\"{name}\"::VARCHAR, '')")
             run = ""
     hashed += [f"'{run}\x1f'", "coalesce(extra, '')"]
+    hashed += [
+        f"coalesce('\x1e{name}=' || tok.\"{name}\"::VARCHAR, '')"
+        for name in LATER_FIELDS
+        if name in fields
+    ]
     return f"""
     WITH parsed AS (
         SELECT rank, line, json_valid(line) AND starts_with(ltrim(line), '{{') AS is_object
@@ -139,17 +148,27 @@ def _canonical_nested_extras(tokens: pl.DataFrame, fields: Sequence[FieldSpec]) 
     extras = [_canonical(text) for text in tokens["extra"].gather(where)]
     tokenised = {f.name for f in fields}
     parts = [
-        tokens[f"j:{f.name}"].gather(where).fill_null("")
-        if f.name in tokenised
+        tokens[f"j:{name}"].gather(where).fill_null("")
+        if name in tokenised
         else pl.repeat("", where.len(), eager=True)
-        for f in ALL_FIELDS
+        for name in FIRST_RELEASE_FIELDS
     ]
     prefixes = pl.DataFrame({str(i): part for i, part in enumerate(parts)}).select(
         pl.concat_str(pl.all(), separator="\x1f").alias("p")
     )["p"]
+    later = [
+        (pl.lit(f"\x1e{name}=") + tokens[f"j:{name}"].gather(where)).fill_null("")
+        for name in LATER_FIELDS
+        if name in tokenised
+    ]
+    suffixes = (
+        pl.select(pl.concat_str(later).alias("s"))["s"]
+        if later
+        else pl.repeat("", where.len(), eager=True)
+    )
     hashes = [
-        hashlib.md5(f"{prefix}\x1f{extra}".encode()).hexdigest()
-        for prefix, extra in zip(prefixes, extras, strict=True)
+        hashlib.md5(f"{prefix}\x1f{extra}{suffix}".encode()).hexdigest()
+        for prefix, extra, suffix in zip(prefixes, extras, suffixes, strict=True)
     ]
     return tokens.with_columns(
         tokens["extra"].scatter(where, extras),

@@ -109,6 +109,40 @@ def survey(event_id, pid="P1", at="2024-03-01T10:00:00Z", side="a", scores=(8, 8
     return event
 
 
+def renewal_decision(event_id, gate_on, side="a", decision="reaffirm", pid="P1",
+                     at="2024-07-01T10:00:00Z", **fields):  # fmt: skip
+    event = {
+        "event_id": event_id,
+        "event_type": "renewal_decision",
+        "partnership_id": pid,
+        "occurred_at": at,
+        "gate_on": gate_on,
+        "side": side,
+        "decision": decision,
+    }
+    event.update(fields)
+    return event
+
+
+def diagnostic(event_id, pid="P1", at="2024-01-05T10:00:00Z", side="a", scores=(8, 8, 8, 8), **f):
+    event = {
+        "event_id": event_id,
+        "event_type": "diagnostic_response",
+        "partnership_id": pid,
+        "occurred_at": at,
+        "respondent_side": side,
+        **dict(
+            zip(
+                ("strategic_importance", "replaceability", "integration_depth", "risk_symmetry"),
+                scores,
+                strict=True,
+            )
+        ),
+    }
+    event.update(f)
+    return event
+
+
 def line(event: dict | str) -> str:
     return event if isinstance(event, str) else json.dumps(event)
 
@@ -157,6 +191,14 @@ def surv(i, at, side, scores, p="P1"):
     return survey(f"s{i}", pid=p, at=at, side=side, scores=scores)
 
 
+def decide(i, gate_on, side, decision, at, p="P1"):
+    return renewal_decision(f"g{i}", gate_on, side=side, decision=decision, pid=p, at=at)
+
+
+def diag(i, at, side, scores, p="P1"):
+    return diagnostic(f"d{i}", pid=p, at=at, side=side, scores=scores)
+
+
 # --- frames for the fit model ------------------------------------------------------------------
 
 CONFIG = ModelConfig()
@@ -173,6 +215,8 @@ def table(stream: str, rows: list[dict]) -> pl.LazyFrame:
     for r in full:
         if isinstance(r["occurred_at"], str):
             r["occurred_at"] = ts(r["occurred_at"])
+        if isinstance(r.get("gate_on"), str):
+            r["gate_on"] = date.fromisoformat(r["gate_on"])
     return pl.DataFrame(full, schema=schema).lazy()
 
 
@@ -208,13 +252,23 @@ def reg(*rows) -> pl.LazyFrame:
     return pl.DataFrame(data, schema=REGISTRY_FRAME_SCHEMA).lazy()
 
 
-def run(as_of, registry=None, meetings=(), escalations=(), comms=(), surveys=(), config=CONFIG):
+def run(
+    as_of,
+    registry=None,
+    meetings=(),
+    escalations=(),
+    comms=(),
+    surveys=(),
+    governance=(),
+    config=CONFIG,
+):
     """The model's fit-health rows through `as_of` over these events."""
     events = Events(
         table("meetings", list(meetings)),
         table("escalations", list(escalations)),
         table("communications", list(comms)),
         table("surveys", list(surveys)),
+        table("governance", list(governance)),
     )
     registry = registry if registry is not None else reg(("P1", date(2024, 1, 1), None))
     return fit_health(events, registry, as_of, config).collect()

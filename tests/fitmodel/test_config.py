@@ -17,6 +17,23 @@ def test_every_key_is_optional_with_spec_defaults(tmp_path):
     assert config.model.components.survey.weight == 0.40
     assert config.model.windows.activity_days == 90
     assert config.schedule.cron == "0 2 * * *"
+    assert config.validation.horizons_days == [30, 60, 90]
+    rules = {n: (r.when, r.severity, r.for_days) for n, r in config.alerts.rules.items()}
+    assert rules == {
+        "score_drop": ("score_change_30d <= -10", "warning", 1),
+        "score_collapse": ("score_change_30d <= -20", "critical", 1),
+        "at_risk": ("band = 'at_risk'", "critical", 1),
+        "ratio_below_3": ("ratio_below_3", "warning", 1),
+        "corner_below_7": ("corner_below_7", "warning", 1),
+        "gone_quiet": ("days_since_last_event >= 30", "warning", 1),
+        "diagnostic_below_7": ("diagnostic_below_7", "warning", 1),
+        "renewal_unconfirmed": (
+            "last_gate_outcome = 'unconfirmed' AND days_since_last_gate >= 14",
+            "warning",
+            1,
+        ),
+        "exit_review": ("band = 'at_risk'", "critical", 60),
+    }
 
 
 def test_values_override_defaults(tmp_path):

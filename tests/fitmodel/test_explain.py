@@ -34,6 +34,7 @@ def events() -> Events:
                 surv(2, "2024-02-20T10:00:00Z", "b", (5, 6, 8, 4)),
             ],
         ),
+        table("governance", []),
     )
 
 
@@ -105,6 +106,7 @@ def test_every_component_can_be_traced_to_its_events():
                 surv(2, "2024-05-01T10:00:00Z", "a", (5, 5, 5, 5)),
             ],
         ),
+        table("governance", []),
     )
     as_of = date(2024, 6, 1)
     rows = fit_health(stream, reg(("P1", date(2024, 1, 1), None)), as_of, CONFIG)

@@ -10,15 +10,23 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from fitmodel.config import ModelConfig
+from fitmodel.events import STREAMS
 from fitmodel.incremental import first_affected_day, recompute, replace_days
 from fitmodel.indicators import Events
 from fitmodel.score import fit_health
-from tests.helpers import comm, meet, opened, reg, resolved, surv, table
+from tests.helpers import comm, decide, diag, meet, opened, reg, resolved, surv, table
 
 START = date(2024, 1, 1)
 CONFIG = ModelConfig(
-    windows={"activity_days": 20, "survey_days": 25, "unscheduled_comms_days": 7, "trend_days": 10}
+    windows={
+        "activity_days": 20,
+        "survey_days": 25,
+        "unscheduled_comms_days": 7,
+        "trend_days": 10,
+        "renewal_months": 1,  # gates within the 70 days drawn: P1 Feb 1, Mar 1; P2 Feb 6, Mar 6
+    }
 )
+GATE_DAYS = ["2024-02-01", "2024-03-01", "2024-02-06", "2024-03-06", "2024-02-15"]  # one no gate
 REGISTRY = reg(("P1", START, None), ("P2", START + timedelta(days=5), START + timedelta(days=50)))
 
 
@@ -28,7 +36,9 @@ def event(draw, i: int):
     hour = draw(st.integers(0, 23))
     at = f"{START + timedelta(days=day)}T{hour:02d}:00:00Z"
     p = draw(st.sampled_from(["P1", "P2"]))
-    kind = draw(st.sampled_from(["comm", "meet", "open", "resolve", "survey"]))
+    kind = draw(
+        st.sampled_from(["comm", "meet", "open", "resolve", "survey", "decision", "diagnostic"])
+    )
     esc = f"E{draw(st.integers(0, 3))}"
     if kind == "comm":
         return "communications", comm(
@@ -49,6 +59,17 @@ def event(draw, i: int):
     if kind == "resolve":
         return "escalations", resolved(i, esc, at, p=p)
     scores = tuple(draw(st.integers(1, 10)) for _ in range(4))
+    if kind == "decision":  # a decision for a past gate, arriving late, changes its outcome
+        return "governance", decide(
+            i,
+            draw(st.sampled_from(GATE_DAYS)),
+            draw(st.sampled_from("ab")),
+            draw(st.sampled_from(["reaffirm", "restructure", "exit"])),
+            at,
+            p=p,
+        )
+    if kind == "diagnostic":
+        return "governance", diag(i, at, draw(st.sampled_from("ab")), scores, p=p)
     return "surveys", surv(i, at, draw(st.sampled_from("ab")), scores, p=p)
 
 
@@ -65,13 +86,7 @@ def deliveries(draw):
 
 
 def as_events(delivered) -> Events:
-    by = {
-        s: [e for stream, e in delivered if stream == s]
-        for s in ("meetings", "escalations", "communications", "surveys")
-    }
-    return Events(
-        *(table(s, by[s]) for s in ("meetings", "escalations", "communications", "surveys"))
-    )
+    return Events(*(table(s, [e for stream, e in delivered if stream == s]) for s in STREAMS))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
