@@ -169,10 +169,11 @@ def _result(check: Check, group, frame: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def failure_summary(result: dg.AssetCheckResult) -> str:
-    """A readable account of a failed check: each expectation and sample rows."""
+def failure_summary(result: dg.AssetCheckResult, blocking: bool = True) -> str:
+    """A readable account of a failed check: each expectation and sample rows (a check that
+    does not block warns)."""
     failed = result.metadata["failed_expectations"].value
-    lines = [f"check {result.check_name} failed:"]
+    lines = [f"check {result.check_name} {'failed' if blocking else 'warns'}:"]
     for f in failed:
         lines.append(f"  {f['expectation']} {f['kwargs']}: {f['unexpected_count']} unexpected")
         for row in f["sample_rows"] or f["sample_values"]:

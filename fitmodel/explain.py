@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from fitmodel.config import ModelConfig
-from fitmodel.events import CORNERS
+from fitmodel.events import CORNERS, DIMENSIONS
 from fitmodel.indicators import DAY, Events, P, pair_escalations
 from fitmodel.score import COMPONENTS, TIE, share, weight_sum
 
@@ -330,6 +330,11 @@ def explain(
                 "data_confidence": now_row.get("data_confidence"),
                 "weakest_corner": now_row["weakest_corner"],
                 "days_since_last_event": now_row["days_since_last_event"],
+                "last_gate_on": now_row.get("last_gate_on"),
+                "last_gate_outcome": now_row.get("last_gate_outcome"),
+                "days_since_last_gate": now_row.get("days_since_last_gate"),
+                **{d: now_row.get(d) for d in DIMENSIONS},
+                "diagnostic_below_7": now_row.get("diagnostic_below_7"),
             }
         ]
     )

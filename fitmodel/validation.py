@@ -200,3 +200,19 @@ def validation(
             row[f"{b}_failures"] = int(mine["_failed"].sum())
         rows.append(row)
     return pl.DataFrame(rows, schema=validation_schema())
+
+
+def reading(row: dict) -> str:
+    """One line people read off a validation row."""
+    h, failures, scored = row["horizon_days"], row["failures"], row["scored_gates"]
+    if row["auc"] is None:
+        return (
+            f"at {h} days: no AUC yet ({failures} failure(s) among {scored} scored gate(s); "
+            "it needs both failed and reaffirmed gates)"
+        )
+    warned = row["at_risk_failures"] + row["watch_failures"]
+    return (
+        f"at {h} days, partnerships that later failed their gate scored lower than reaffirmed "
+        f"ones in {row['auc']:.0%} of pairs; {warned} of {failures} failures were at_risk or "
+        "watch"
+    )

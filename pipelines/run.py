@@ -160,7 +160,8 @@ def run_refresh(
         run_id=result.run_id,
         failed_checks=[
             failure_summary(
-                dg.AssetCheckResult(check_name=e.check_name, passed=False, metadata=e.metadata)
+                dg.AssetCheckResult(check_name=e.check_name, passed=False, metadata=e.metadata),
+                blocking=e.blocking,
             )
             for e in failed
         ],

@@ -20,7 +20,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from fitmodel.config import CornersConfig
-from fitmodel.events import CORNERS
+from fitmodel.events import CORNERS, DIMENSIONS
 from fitmodel.score import COMPONENTS
 from store import delta
 from store.home import Home
@@ -31,7 +31,16 @@ BAND_COLOURS = {
     "at_risk": "#c62828",
     "insufficient_data": "#9e9e9e",
 }
-CHARTS = ["bands-over-time", "movers", "trends", "corners", "confidence", "quarantine"]
+CHARTS = [
+    "bands-over-time",
+    "movers",
+    "trends",
+    "corners",
+    "confidence",
+    "validation",
+    "diagnostic",
+    "quarantine",
+]
 """The id of every chart's element, in page order (the browser test looks for each)."""
 
 MOVERS, TRENDS, TREND_DAYS, ALERTS_SHOWN = 12, 12, 90, 50
@@ -258,13 +267,88 @@ def _quality(home: Home) -> tuple[str, str, str]:
         .sort("len", descending=True)
         .collect()
     )
-    fig = go.Figure(
-        go.Bar(x=quarantine["len"].to_list(), y=quarantine["reason"].to_list(), orientation="h")
-    )
-    fig.update_xaxes(title="quarantined lines")
-    fig.update_yaxes(autorange="reversed")
-    chart = _figure(fig, "quarantine", 80 + 26 * max(quarantine.height, 3))
+    if quarantine.is_empty():
+        chart = '<p class="empty">nothing was quarantined</p>'
+    else:
+        fig = go.Figure(
+            go.Bar(x=quarantine["len"].to_list(), y=quarantine["reason"].to_list(), orientation="h")
+        )
+        fig.update_xaxes(title="quarantined lines")
+        fig.update_yaxes(autorange="reversed")
+        chart = _figure(fig, "quarantine", 80 + 26 * max(quarantine.height, 3))
     return summary, _table(failed, "every check passed"), chart
+
+
+def _validation(home: Home, as_of: date) -> str:
+    """AUC per horizon with its gates, failure rate per band, and the gates of the last six
+    months with their outcomes."""
+    table = delta.scan_table(home, "validation").collect()
+    if table.is_empty():
+        return '<p class="empty">no validation yet: it comes with the first publication</p>'
+    fig = go.Figure(
+        go.Bar(
+            x=[f"{h} days before" for h in table["horizon_days"]],
+            y=[a if a is not None else 0 for a in table["auc"]],
+            text=[
+                f"AUC {a:.2f} · {n} gates" if a is not None else f"no AUC · {n} gates"
+                for a, n in zip(table["auc"], table["scored_gates"], strict=True)
+            ],
+            textposition="outside",
+            marker_color="#1565c0",
+        )
+    )
+    fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777"}, annotation_text="chance")
+    fig.update_yaxes(title="AUC of the fit score", range=[0, 1.1])
+    rates = table.select(
+        pl.col("horizon_days").alias("horizon"),
+        "scored_gates",
+        "failures",
+        *[
+            pl.when(pl.col(f"{b}_gates") > 0)
+            .then(pl.format("{} of {}", pl.col(f"{b}_failures"), pl.col(f"{b}_gates")))
+            .otherwise(pl.lit("-"))
+            .alias(f"{b} failed")
+            for b in ("healthy", "watch", "at_risk")
+        ],
+        pl.col("alert_recall").round(2),
+        pl.col("alert_precision").round(2),
+    )
+    recent = (
+        delta.scan_table(home, "renewal_gates")
+        .filter(pl.col("gate_on") > as_of - timedelta(days=183))
+        .select(
+            "partnership_id",
+            "gate_on",
+            "decision_a",
+            "decision_b",
+            "outcome",
+            pl.col("fit_score_at_gate").round(1),
+            "band_at_gate",
+        )
+        .sort("gate_on", descending=True)
+        .collect()
+    )
+    return (
+        _figure(fig, "validation", 320)
+        + '<p class="note">Failure rate per band (the band the horizon\'s days before the '
+        "gate; a failure is a restructure or an exit):</p>"
+        + _table(rates, "no gates yet")
+        + "<h3>Gates of the last six months</h3>"
+        + _table(recent, "no gate in the last six months")
+    )
+
+
+def _diagnostic(latest: pl.DataFrame, threshold: float) -> str:
+    fig = go.Figure()
+    for dim in DIMENSIONS:
+        fig.add_trace(go.Box(y=latest[dim].drop_nulls().to_list(), name=dim, boxpoints="outliers"))
+    fig.add_hline(
+        y=threshold,
+        line={"dash": "dot", "color": "#c62828"},
+        annotation_text=f"structural fix below {threshold:g}",
+    )
+    fig.update_yaxes(title="diagnostic mean (latest responses)", range=[0, 10.5])
+    return _figure(fig, "diagnostic", 340)
 
 
 def _alerts(home: Home) -> tuple[int, str]:
@@ -356,6 +440,15 @@ events.</p>
 
 <h2>Each corner's distribution (latest day)</h2>
 {_corners(latest, model.corner_threshold)}
+
+<h2>Does the fit score predict renewals?</h2>
+<p class="note">At each renewal gate both sides reaffirm, restructure or exit. The AUC is the
+share of (failed, reaffirmed) pairs of gates in which the failed one scored lower h days
+before; 0.5 is chance.</p>
+{_validation(home, as_of)}
+
+<h2>The diagnostic (latest day)</h2>
+{_diagnostic(latest, model.corner_threshold)}
 
 <h2>Data confidence (latest day)</h2>
 {_confidence(latest)}

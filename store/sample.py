@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fitmodel.events import CORNERS, EVENT_TYPES
+from fitmodel.events import CORNERS, DIMENSIONS, EVENT_TYPES
+from fitmodel.validation import gates
 
 TRAJECTORIES = ("healthy", "degrading", "collapse", "recovering", "quiet", "escalation_heavy")
 BAD_KINDS = (
@@ -257,13 +258,96 @@ def events(
         respondent_side=np.where(np.arange(n_s) % 2 == 0, "a", "b"),
         **scores,
     )
+    decisions, diagnostics = governance(
+        reg, start, days, np.random.default_rng(rng.integers(2**32))
+    )
     return {
         "meeting": meetings,
         "escalation_opened": opened,
         "escalation_resolved": resolved,
         "communication": comms,
         "survey_response": surveys,
+        "renewal_decision": decisions,
+        "diagnostic_response": diagnostics,
     }
+
+
+def governance(
+    reg: pl.DataFrame, start: date, days: int, rng, months: int = 6
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Renewal decisions at every gate, and diagnostic responses.
+
+    Each side's decision follows the partnership's latent health at the gate (never a computed
+    score), with noise: the sicker it is, the likelier a restructure or an exit. The awkward
+    cases are there too: a side changing its mind, one side deciding alone, decisions made
+    late, a decision for a day that is no gate, and diagnostics below 7."""
+    end = start + timedelta(days=days - 1)
+    gate_rows = gates(reg.lazy(), end, months).collect()
+    kinds = dict(zip(reg["partnership_id"], np.arange(reg.height) % len(TRAJECTORIES), strict=True))
+    ids = gate_rows["partnership_id"].to_numpy()
+    gate_day = (gate_rows["gate_on"] - start).dt.total_days().to_numpy().astype(np.int64)
+    h = _health(np.array([kinds[p] for p in ids], dtype=np.int64), gate_day / max(days - 1, 1))
+    n = len(ids)
+    rows = []
+    for side in ("a", "b"):
+        fail = rng.random(n) < np.clip(
+            1.15 * (1 - h) ** 1.5 - 0.05 + rng.normal(0, 0.08, n), 0.02, 0.95
+        )
+        exit_ = rng.random(n) < 0.1 + 0.45 * (1 - h)
+        choice = np.where(fail, np.where(exit_, "exit", "restructure"), "reaffirm")
+        decides = rng.random(n) < 0.93  # else this side never decides: unconfirmed
+        day = gate_day + rng.integers(-10, 16, n)  # before or after the gate; some late
+        stray = rng.random(n) < 0.03  # a decision for a day that is no gate
+        shift = pl.Series(np.where(stray, 3, 0)).cast(pl.Int64) * 86_400_000_000
+        gate_on = gate_rows["gate_on"] + shift.cast(pl.Duration("us"))
+        changed = rng.random(n) < 0.08  # an earlier decision, then the one that stands
+        first_mind = np.where(choice == "reaffirm", "restructure", "reaffirm")
+        for mind, when, keep in ((first_mind, day - rng.integers(3, 9, n), decides & changed),
+                                 (choice, day, decides)):  # fmt: skip
+            keep = keep & (when <= days - 1)
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "p": pl.Series(ids[keep], dtype=pl.String),
+                        "day": pl.Series(when[keep], dtype=pl.Int64),
+                        "gate_on": gate_on.filter(pl.Series(keep)).dt.strftime("%Y-%m-%d"),
+                        "side": pl.Series([side] * int(keep.sum()), dtype=pl.String),
+                        "decision": pl.Series(mind[keep], dtype=pl.String),
+                    }
+                )
+            )
+    decided = pl.concat(rows).sort("day", "p", "side")
+    index = {p: i for i, p in enumerate(reg["partnership_id"])}
+    reg_ids = reg["partnership_id"].to_numpy()
+    d = {
+        "p": np.array([index[p] for p in decided["p"]], dtype=np.int64),
+        "d": decided["day"].to_numpy(),
+    }
+    decisions = _frame(
+        d, reg_ids, start, "renewal_decision", "g", rng,
+        gate_on=decided["gate_on"], side=decided["side"], decision=decided["decision"],
+    )  # fmt: skip
+
+    # Diagnostics: each side soon after the start, and again after each gate.
+    first = (reg["started_on"] - start).dt.total_days().to_numpy() + 20
+    when = np.concatenate([first, first, gate_day + 5, gate_day + 9]).astype(np.int64)
+    who = np.concatenate([np.arange(reg.height), np.arange(reg.height),
+                          [index[p] for p in ids], [index[p] for p in ids]]).astype(np.int64)  # fmt: skip
+    side = np.array(["a"] * reg.height + ["b"] * reg.height + ["a"] * n + ["b"] * n)
+    keep = (when >= 0) & (when <= days - 1) & (rng.random(len(when)) < 0.9)
+    when, who, side = when[keep], who[keep], side[keep]
+    health = _health(np.arange(reg.height)[who] % len(TRAJECTORIES), when / max(days - 1, 1))
+    scores = {
+        dim: np.clip(
+            np.rint(2.5 + 7 * health + rng.normal(0, 1.3, len(who)) - 0.3 * j), 1, 10
+        ).astype(np.int64)
+        for j, dim in enumerate(DIMENSIONS)
+    }
+    diagnostics = _frame(
+        {"p": who, "d": when}, reg_ids, start, "diagnostic_response", "dg", rng,
+        respondent_side=side, **scores,
+    )  # fmt: skip
+    return decisions, diagnostics
 
 
 def _lines(frames: dict[str, pl.DataFrame], rng) -> pl.DataFrame:

@@ -21,6 +21,7 @@ COMMANDS = {
     "alerts": ("pipelines.cli.alerts", "list, acknowledge and snooze alert episodes"),
     "explain": ("pipelines.cli.explain", "why a partnership's fit score moved, to the events"),
     "report": ("pipelines.cli.report", "write the HTML fit-health report again"),
+    "validate": ("pipelines.cli.validate", "does the fit score predict the renewal gates?"),
     "demo": ("pipelines.cli.demo", "sample data and a full refresh, with a summary"),
     "ui": ("pipelines.cli.ui", "the Dagster UI and daemon for a home"),
 }

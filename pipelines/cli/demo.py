@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from fitmodel.validation import reading
 from pipelines.cli.options import EXIT_OK, App, command_options, examples
 from pipelines.cli.refresh import run
+from store.renewals import validation_at
 from store.sample import write_sample
 from store.summary import ingest_totals, most_degraded, quarantine_reasons
 
@@ -46,6 +48,11 @@ def demo(app: App):
             f"({r['score_change_30d']:+.1f}), band {r['band']}, "
             f"driver {r['top_negative_driver'] or '-'}"
         )
+    table = validation_at(home)
+    if table is not None:
+        click.echo("does the fit score predict renewals? (corners validate)")
+        for row in table.iter_rows(named=True):
+            click.echo(f"  {reading(row)}")
     reasons = quarantine_reasons(home)
     click.echo(
         "quarantined lines by reason: " + ", ".join(f"{r} {n}" for r, n in reasons.iter_rows())

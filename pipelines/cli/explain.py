@@ -7,6 +7,7 @@ from datetime import date
 import click
 import polars as pl
 
+from fitmodel.events import DIMENSIONS
 from fitmodel.explain import Explanation
 from fitmodel.explain import explain as explain_rows
 from pipelines.cli.options import DAY, EXIT_OK, App, CliError, command_options, count, examples
@@ -18,6 +19,21 @@ def _num(value, fmt: str = ".1f") -> str:
     return "null" if value is None else format(value, fmt)
 
 
+def _governance(s: dict) -> str:
+    """The last renewal gate's outcome and the diagnostic, in one line."""
+    gate = (
+        f"last renewal gate {s['last_gate_on']}: {s['last_gate_outcome']} "
+        f"({s['days_since_last_gate']} days ago)"
+        if s.get("last_gate_on")
+        else "no renewal gate yet"
+    )
+    scores = [f"{d.replace('_', ' ')} {_num(s.get(d))}" for d in DIMENSIONS]
+    low = ", below 7" if s.get("diagnostic_below_7") else ""
+    if all(s.get(d) is None for d in DIMENSIONS):
+        return f"{gate}; no diagnostic yet"
+    return f"{gate}; diagnostic: {', '.join(scores)}{low}"
+
+
 def render(result: Explanation) -> str:
     s = result.summary.row(0, named=True)
     lines = [
@@ -25,6 +41,7 @@ def render(result: Explanation) -> str:
         f"fit score {_num(s['fit_score_then'])} → {_num(s['fit_score'])} "
         f"(change {_num(s['change'], '+.1f')}), band {s['band_then']} → {s['band']}, "
         f"data confidence {s['data_confidence']}",
+        _governance(s),
         "",
         "change by component (its weighted share of the score; they add up to the change):",
     ]

@@ -161,3 +161,43 @@ def test_the_event_checks_fail_on_their_defects():
     earlier = _events([meet(1, "2024-03-01T10:00:00Z")], at - timedelta(days=1))
     again = pl.concat([earlier, _events([meet(1, "2024-03-01T10:00:00Z")], at)])
     assert failing(again) == {"meeting_events_unique_event_id"}
+
+
+def test_the_renewal_checks_fail_on_their_defects():
+    from checks.renewals import audit_renewals
+    from fitmodel.validation import gates_schema, validation, validation_schema
+
+    gates = pl.DataFrame(
+        [
+            {"partnership_id": "P1", "gate_on": date(2024, 7, 1), "decision_a": "reaffirm",
+             "decision_b": "reaffirm", "outcome": "reaffirmed", "fit_score_30d_before": 80.0,
+             "band_30d_before": "healthy"},
+            {"partnership_id": "P2", "gate_on": date(2024, 7, 1), "decision_a": "exit",
+             "decision_b": None, "outcome": "exited", "fit_score_30d_before": 40.0,
+             "band_30d_before": "at_risk"},
+        ],
+        schema=gates_schema([30]),
+    )  # fmt: skip
+    from fitmodel.alerts import ALERT_SCHEMA
+
+    table = validation(gates, pl.DataFrame(schema=ALERT_SCHEMA), [30], AS_OF)
+    assert table.schema == validation_schema()
+
+    def failing(g, v) -> set[str]:
+        return {r.check_name for r in audit_renewals(g, v) if not r.passed}
+
+    assert failing(gates, table) == set()
+    assert failing(pl.concat([gates, gates.head(1)]), table) == {
+        "renewal_gates_one_row_per_partnership_and_gate"
+    }
+    wrong = gates.with_columns(pl.lit("reaffirmed").alias("outcome"))
+    assert failing(wrong, table) == {"renewal_gates_outcome_matches_the_standing_decisions"}
+    assert failing(gates, table.with_columns(pl.col("failures") + 1)) == {
+        "validation_counts_add_up"
+    }
+    assert failing(gates, table.with_columns(pl.lit(float("nan")).alias("auc"))) == {
+        "validation_auc_between_0_and_1"
+    }
+    assert failing(gates, table.with_columns(pl.lit(-0.1).alias("auc"))) == {
+        "validation_auc_between_0_and_1"
+    }

@@ -4,6 +4,7 @@ guards: a failing candidate check publishes nothing, a failing alerts check noti
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -26,7 +27,7 @@ NEXT = AS_OF + timedelta(days=1)
 def published_home(tmp_path_factory):
     root = tmp_path_factory.mktemp("blocking")
     landing = root / "landing"
-    write_sample(landing, partnerships=6, days=120, seed=4, end=AS_OF)
+    write_sample(landing, partnerships=6, days=260, seed=4, end=AS_OF)  # with gates
     home = Home(root / "home")
     resource = CornersResource(home=str(home.root), landing=str(landing))
     assert run_refresh(resource, as_of=AS_OF).success
@@ -58,7 +59,7 @@ CANDIDATE_DEFECTS = {
 
 def test_every_blocking_check_is_made_to_fail_here():
     blocking = {s.name for group in CHECKS for s in group.check_specs if s.blocking}
-    assert blocking == set(CANDIDATE_DEFECTS) | {
+    assert blocking == set(CANDIDATE_DEFECTS) | set(RENEWAL_DEFECTS) | {
         "alerts_one_open_episode_per_partnership_and_rule",
         "alerts_open_alerts_refer_to_registered_partnerships",
     }
@@ -119,3 +120,39 @@ def test_a_failing_alerts_check_notifies_no_one(
     assert outcome.blocking_failed and not outcome.success
     assert any(f"check {check} failed" in text for text in outcome.failed_checks)
     assert delta.scan_table(copy, "notification_runs").collect().height == rounds
+
+
+RENEWAL_DEFECTS = {
+    "renewal_gates_one_row_per_partnership_and_gate": lambda r: replace(
+        r, gates=pl.concat([r.gates, r.gates.head(1)])
+    ),
+    "renewal_gates_outcome_matches_the_standing_decisions": lambda r: replace(
+        r,
+        gates=_first(r.gates, "outcome", pl.lit("reaffirmed")).with_columns(
+            pl.lit("exit").alias("decision_a")
+        ),
+    ),
+    "validation_counts_add_up": lambda r: replace(
+        r, validation=r.validation.with_columns(pl.col("failures") + 1000)
+    ),
+    "validation_auc_between_0_and_1": lambda r: replace(
+        r, validation=r.validation.with_columns(pl.lit(1.5).alias("auc"))
+    ),
+}
+
+
+@pytest.mark.parametrize("check", list(RENEWAL_DEFECTS))
+def test_a_failing_renewal_check_publishes_no_gates(published_home, tmp_path, monkeypatch, check):
+    from store import renewals
+
+    home, landing = published_home
+    copy = Home(tmp_path / "home")
+    shutil.copytree(home.root, copy.root)
+    before = delta.version(copy.path("validation"))
+    real = renewals.compute
+    monkeypatch.setattr(renewals, "compute", lambda *a, **k: RENEWAL_DEFECTS[check](real(*a, **k)))
+    resource = CornersResource(home=str(copy.root), landing=str(landing))
+    outcome = run_refresh(resource, as_of=AS_OF, rebuild=True)
+    assert outcome.blocking_failed
+    assert any(f"check {check} failed" in text for text in outcome.failed_checks)
+    assert delta.version(copy.path("validation")) == before

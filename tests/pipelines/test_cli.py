@@ -21,6 +21,8 @@ def test_every_command_has_help_with_an_example():
         "explain",
         "report",
         "demo",
+        "validate",
+        "ui",
     ):
         result = corners(command, "--help", check=True)
         assert "examples:" in result.stdout and f"corners {command}" in result.stdout
@@ -33,6 +35,12 @@ def test_demo_refreshes_sample_data_and_summarises_it(tmp_path):
     assert "quarantined lines by reason:" in result.stdout
     assert f"UI:     corners ui --home {home}" in result.stdout
     assert "open alerts: " in result.stdout and "notifications: " in result.stdout
+    # The sample's decisions follow each partnership's latent health: the score predicts them.
+    readings = [line for line in result.stdout.splitlines() if "scored lower than" in line]
+    assert len(readings) == 3
+    for line in readings:
+        share = int(line.split(" in ")[1].split("%")[0])
+        assert 55 <= share < 100, line
     report = result.stdout.split("report: ")[1].splitlines()[0]
     assert report.startswith(str(home / "reports")) and Path(report).stat().st_size > 1_000_000
     why = result.stdout.split("why:    ")[1].splitlines()[0].split()

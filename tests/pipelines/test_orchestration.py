@@ -78,11 +78,16 @@ def test_the_graph_is_what_we_expect():
         "escalation_events": "ingest",
         "communication_events": "ingest",
         "survey_events": "ingest",
+        "governance_events": "ingest",
         "quarantine": "ingest",
         "fit_health_candidate": "fit",
         "fit_health": "fit",
         "alerts": "alerts",
         "alert_notifications": "alerts",
+        "renewal_gates_candidate": "validation",
+        "validation_candidate": "validation",
+        "renewal_gates": "validation",
+        "validation": "validation",
         "fit_health_report": "report",
     }
     checks = {spec.name: spec.blocking for group in CHECKS for spec in group.check_specs}
@@ -97,7 +102,12 @@ def test_the_graph_is_what_we_expect():
         "fit_health_covers_as_of",
         "fit_health_scores_are_numbers",
         "fit_health_keeps_published_partnerships",
+        "renewal_gates_one_row_per_partnership_and_gate",
+        "renewal_gates_outcome_matches_the_standing_decisions",
+        "validation_counts_add_up",
+        "validation_auc_between_0_and_1",
     }
+    assert checks["renewal_decisions_for_no_gate"] is False
     assert "meeting_events_unique_event_id" in checks
     assert graph.get(dg.AssetKey("alerts")).parent_keys == {dg.AssetKey("fit_health")}
     assert graph.get(dg.AssetKey("alert_notifications")).parent_keys == {dg.AssetKey("alerts")}
@@ -278,14 +288,7 @@ def test_alerts_are_projected_after_publication_and_listed(refreshed):
     home, _, _ = refreshed
     table = pl.read_delta(str(home.path("alerts")))
     assert table.height > 0 and table["alert_id"].n_unique() == table.height
-    assert set(table["rule"]) <= {
-        "score_drop",
-        "score_collapse",
-        "at_risk",
-        "ratio_below_3",
-        "corner_below_7",
-        "gone_quiet",
-    }
+    assert set(table["rule"]) <= set(CornersConfig().alerts.rules)
     listed = corners("alerts", "--home", str(home.root), "--open")
     assert listed.returncode == 0, listed.stderr
     open_now = table.filter(pl.col("status") == "open").sort(

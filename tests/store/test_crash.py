@@ -31,10 +31,12 @@ from store.staging import STEP_ORDER
 from tests.helpers import (
     ROOT,
     communication,
+    diagnostic,
     escalation_opened,
     escalation_resolved,
     meeting,
     registry_csv,
+    renewal_decision,
     survey,
     write_lines,
     write_registry,
@@ -101,6 +103,10 @@ def scenario(tmp_path_factory):
     )
     write_lines(landing / "communications" / "w2.jsonl", [communication("c1"), communication("c2")])
     write_lines(landing / "surveys" / "w2.jsonl", [survey("s1"), survey("s2", pid="P4")])
+    write_lines(
+        landing / "governance" / "w2.jsonl",
+        [renewal_decision("g1", "2024-07-01"), diagnostic("d1", scores=(9, 4, 8, 7))],
+    )
 
     reference = Home(base / "reference")
     shutil.copytree(home.root, reference.root)
@@ -223,7 +229,8 @@ def test_kill_at_a_random_moment_then_rerun(long_scenario, tmp_path, seed):
 
 
 # One batch per landing file: batch 1 is the registry, the retried meeting and communications,
-# 2 escalations, 3 meetings, 4 surveys. While batch k commits, batch k + 1 is validated.
+# 2 escalations, 3 governance, 4 meetings, 5 surveys. While batch k commits, batch k + 1 is
+# validated.
 LATER_POINTS = [
     ("stage:events:escalations", 2),
     ("stage:sealed#2", 2),

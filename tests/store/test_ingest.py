@@ -356,6 +356,36 @@ def test_links_out_of_the_landing_folder_are_refused_and_strays_are_listed(home,
     assert not home.quarantine.exists() and report.totals()["lines_read"] == 0
     assert report.ignored == [
         "Communications/a.jsonl: not in a stream folder (meetings, escalations, communications, "
-        "surveys)",
+        "surveys, governance)",
         "meetings/x.JSONL: not a .jsonl or .jsonl.gz file",
     ]
+
+
+def test_the_governance_stream_with_its_strict_gate_on(home, landing):
+    from tests.helpers import diagnostic, renewal_decision
+
+    write_lines(
+        landing / "governance" / "a.jsonl",
+        [
+            renewal_decision("g1", "2024-07-01"),
+            renewal_decision("g2", 20240701),  # not a string
+            renewal_decision("g3", "2024-02-30"),  # no such day
+            renewal_decision("g4", "2024-7-1"),  # not YYYY-MM-DD
+            renewal_decision("g5", "2024-07-01", decision="maybe"),
+            diagnostic("d1", scores=(9, 4, 8, 11)),
+            meeting("m1"),  # another stream's event
+        ],
+    )
+    ingest(home, landing, CONFIG)
+    stored = events(home, "governance")
+    assert stored["event_id"].to_list() == ["g1"]
+    assert str(stored["gate_on"][0]) == "2024-07-01"
+    reasons = dict(pl.read_delta(str(home.quarantine)).select("event_id", "reasons").iter_rows())
+    assert reasons == {
+        "g2": ["invalid_type:gate_on"],
+        "g3": ["invalid_value:gate_on"],
+        "g4": ["invalid_value:gate_on"],
+        "g5": ["invalid_value:decision"],
+        "d1": ["invalid_value:risk_symmetry"],
+        "m1": ["wrong_stream"],
+    }

@@ -55,7 +55,7 @@ def browse(page, *extra: str, profile) -> subprocess.CompletedProcess:
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     landing = root / "landing"
-    write_sample(landing, partnerships=16, days=200, seed=3, bad_rate=0.01, end=AS_OF)
+    write_sample(landing, partnerships=16, days=300, seed=3, bad_rate=0.01, end=AS_OF)
     home = root / "home"
     args = ("--home", str(home), "--landing", str(landing), "--as-of", AS_OF.isoformat())
     done = corners("refresh", *args, "--quiet", check=True)
@@ -78,6 +78,9 @@ def test_every_refresh_writes_a_self_contained_report(report):
         "Open alerts (",
         "Notable restatements",
         "Data quality",
+        "Does the fit score predict renewals?",
+        "The diagnostic",
+        "Gates of the last six months",
         "Quarantined lines by reason",
     ):
         assert heading in page
