@@ -40,7 +40,7 @@ def _bands_on(rows: pl.DataFrame, day: date) -> dict[str, int]:
 def fit_health_candidate(
     context: dg.AssetExecutionContext, config: RefreshConfig, corners: CornersResource
 ) -> dg.MaterializeResult:
-    alone(context)
+    alone(context, corners.layout)
     as_of = (
         date.fromisoformat(config.as_of)
         if config.as_of

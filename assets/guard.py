@@ -11,6 +11,10 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from store import delta
+from store.catalog import BACKTEST_LOCK
+from store.home import Home
+
 IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
@@ -18,8 +22,16 @@ IN_PROGRESS = [
 ]
 
 
-def alone(context: dg.AssetExecutionContext) -> None:
-    """Raise unless this run is the only refresh in progress."""
+def alone(context: dg.AssetExecutionContext, home: Home) -> None:
+    """Raise unless this run is the only refresh in progress and no backtest is reading the
+    home (a backtest holds its lock, then checks that no refresh is in progress: one of the
+    two sees the other)."""
+    if delta.held(home.root / BACKTEST_LOCK):
+        raise dg.Failure(
+            f"a backtest is reading {home.root}: this run stops before writing anything; "
+            "run it again when the backtest has ended",
+            allow_retries=False,
+        )
     records = context.instance.get_run_records(
         dg.RunsFilter(job_name="refresh_job", statuses=IN_PROGRESS)
     )

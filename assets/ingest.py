@@ -34,7 +34,7 @@ SPECS = [
 @failing_for_good
 def landing_ingest(context: dg.AssetExecutionContext, corners: CornersResource):
     """Ingest new landing files (exactly once, accounted per file)."""
-    alone(context)
+    alone(context, corners.layout)
     home = corners.layout
     report = ingest(home, corners.landing_dir, corners.settings)
     totals = report.totals()

@@ -2,14 +2,18 @@
 
     python benchmarks/fitmodel.py --partnerships 10000 --days 1095      # the issue's size
     python benchmarks/fitmodel.py --check --partnerships 60 --days 400  # same results?
+    python benchmarks/fitmodel.py --backtest                            # backtest vs rebuild
 
 Generates events with the sample generator straight to Parquet (one file per stream, in time
 order, as ingestion writes them), then runs each engine in a child process and prints wall
 time and peak RSS: the polars full rebuild, the polars incremental refresh of one new day
 (seeded with the previous day's rows), and the same indicators and scores as DuckDB SQL (the
 baseline). `--check` compares the polars and DuckDB tables cell by cell instead.
+`--backtest` instead builds a home from the same events (as `benchmarks/refresh.py` does) and
+times the real `corners rebuild` and a `corners backtest` of a candidate with other weights,
+each in its own process with its peak RSS.
 Targets (2 cores): full rebuild no slower than DuckDB; incremental ≤ 5% of the full rebuild;
-peak RSS ≤ 4 GB.
+peak RSS ≤ 4 GB; a backtest ≤ 1.2× a rebuild, with no more memory.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def generate(work: Path, partnerships: int, days: int, seed: int, activity: floa
         table = pl.concat(parts, how="diagonal_relaxed")
         table = table.select(
             [
-                (pl.col(c) if c in table.columns else pl.lit(None)).cast(dtype).alias(c)
+                _column(table, c, dtype)
                 for c, dtype in schema.items()
                 if c
                 not in (
@@ -80,6 +84,15 @@ def generate(work: Path, partnerships: int, days: int, seed: int, activity: floa
         table.write_parquet(work / f"{stream}.parquet", row_group_size=1_000_000)
         total += table.height
     return total
+
+
+def _column(table: pl.DataFrame, name: str, dtype) -> pl.Expr:
+    """`name` as stored: the sample writes dates as JSON text, as a landing file has them."""
+    if name not in table.columns:
+        return pl.lit(None).cast(dtype).alias(name)
+    if dtype == pl.Date and table.schema[name] == pl.String:
+        return pl.col(name).str.to_date("%Y-%m-%d").alias(name)
+    return pl.col(name).cast(dtype).alias(name)
 
 
 def _events(work: Path, governance: bool = True):
@@ -383,6 +396,45 @@ def child(kind: str, work: Path, as_of: date, out: Path, previous: Path | None) 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+CANDIDATE = {"model": {"components": {"responsiveness": {"weight": 0.3, "bad": 30.0, "good": 2.0}}}}
+"""The backtest's candidate: responsiveness weighted twice as much as by default."""
+
+
+def command(*argv: str) -> dict:
+    """A `corners` command in its own process: its wall time and peak RSS."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--command", *argv], capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(
+            f"corners {' '.join(argv)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def backtest_against_rebuild(work: Path, home_dir: Path) -> None:
+    import yaml
+
+    from benchmarks.refresh import build
+    from store.home import Home
+
+    t = time.perf_counter()
+    home = Home(home_dir)
+    build(work, home)
+    print(f"built a home of the events in {time.perf_counter() - t:.0f} s: {home.root}")
+    as_of = (AS_OF - timedelta(days=1)).isoformat()  # what the home has published
+    rebuild = command("rebuild", "--home", str(home.root), "--as-of", as_of, "--quiet")
+    print(f"corners rebuild: {rebuild['seconds']:.1f} s, peak RSS {rebuild['rss_mb']:,.0f} MB")
+    candidate = home.root.parent / "heavier-responsiveness.yaml"
+    candidate.write_text(yaml.safe_dump(CANDIDATE))
+    test = command("backtest", "--home", str(home.root), "--config", str(candidate), "--quiet")
+    print(
+        f"corners backtest: {test['seconds']:.1f} s, peak RSS {test['rss_mb']:,.0f} MB "
+        f"({test['seconds'] / rebuild['seconds']:.2f}x the rebuild's time, "
+        f"{test['rss_mb'] / rebuild['rss_mb']:.2f}x its memory)"
+    )
+
+
 def check(polars_out: Path, duck_out: Path) -> None:
     from polars.testing import assert_frame_equal
 
@@ -438,8 +490,23 @@ def main() -> None:
         action="store_true",
         help="also time the full rebuild without the governance events (the cost they add)",
     )
+    parser.add_argument(
+        "--backtest",
+        action="store_true",
+        help="only time corners rebuild and corners backtest on a home of the events",
+    )
+    parser.add_argument("--home", default="/tmp/corners-backtest-bench/home")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.command:
+        from pipelines.cli.app import main as corners
+
+        started = time.perf_counter()
+        code = corners(args.command)
+        seconds = time.perf_counter() - started
+        print(json.dumps({"seconds": seconds, "rss_mb": peak_rss_mb()}))
+        sys.exit(code)
     if args.child:
         kind, work, as_of, out, previous = args.child
         started = time.perf_counter()
@@ -477,6 +544,11 @@ def main() -> None:
             for s in STREAMS
         )
         print(f"using {n:,} events in {work}")
+    if args.backtest:  # the home needs the published rows of the day before
+        if not (work / "fit_previous.parquet").exists():
+            child("full", work, AS_OF - timedelta(days=1), work / "fit_previous.parquet", None)
+        backtest_against_rebuild(work, Path(args.home))
+        return
     if args.incremental_only:
         if not (work / PREVIOUS).exists():
             child("publish", work, AS_OF, work / PREVIOUS, work / "fit_previous.parquet")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -86,9 +87,19 @@ def _settle_earlier_runs(dagster: dg.DagsterInstance) -> None:
 def _one_command_at_a_time(home: Home) -> AbstractContextManager[None]:
     """Two `corners` commands cannot both pass the in-progress check and start."""
     busy = RefreshBusy(
-        f"another corners command is refreshing {home.root}; try again when it has ended"
+        f"another corners command (a refresh, a rebuild or a backtest) is using {home.root}; "
+        "try again when it has ended"
     )
     return delta.exclusive(home.root / ".refresh.lock", busy)
+
+
+@contextmanager
+def no_refresh(home: Home) -> Iterator[None]:
+    """While held, no refresh runs: none from the command line starts, and none of Dagster's
+    was in progress when it began (a backtest's lock stops those that start later)."""
+    with _one_command_at_a_time(home), instance(home) as dagster:
+        _settle_earlier_runs(dagster)
+        yield
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str | None:

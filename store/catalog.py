@@ -439,8 +439,13 @@ OTHER_PLACES = {
     "_staging/": "transient: sealed ingest batches being applied (crash recovery)",
     "reports/<as_of>.html": "the fit-health report of each refresh (self-contained HTML)",
     "dagster/": "the Dagster instance of this home (dagster.yaml, runs, logs)",
+    "backtests/<name>/": "a backtest (corners backtest): published/<table>/ as a home's, "
+    "comparison/<frame>.parquet, report.html",
 }
 """What a home holds besides tables."""
+
+BACKTEST_LOCK = ".backtest.lock"
+"""Held by a running backtest; a refresh run that finds it held stops before writing."""
 
 
 def layout_text() -> str:

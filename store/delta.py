@@ -38,6 +38,19 @@ def exclusive(lock: Path, busy: Exception) -> Iterator[None]:
         yield
 
 
+def held(lock: Path) -> bool:
+    """Whether another process holds the lock on the file `lock` now."""
+    if not lock.is_file():
+        return False
+    with open(lock) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 BATCH_KEY = "corners_batch"
 
 

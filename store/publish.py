@@ -19,6 +19,7 @@ ingested after its watermark; the earliest of their dates bounds what changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -166,16 +167,26 @@ def plan_refresh(home: Home, as_of: date, config: CornersConfig, *, rebuild: boo
     return decide(previous, facts, affected, rebuild=rebuild)
 
 
-def compute_candidate(home: Home, config: CornersConfig, plan: Plan) -> pl.DataFrame:
+def compute_candidate(
+    home: Home,
+    config: CornersConfig,
+    plan: Plan,
+    on_chunk: Callable[[pl.DataFrame], None] | None = None,
+) -> pl.DataFrame:
     """The recomputed fit-health rows of `plan`, stamped with `computed_at` (possibly none,
-    with the table's columns all the same)."""
+    with the table's columns all the same); `on_chunk` sees each chunk as it is computed
+    (progress)."""
     registry = delta.scan_table(home, "registry")
     previous = delta.scan_table(home, "fit_health") if plan.start else pl.LazyFrame()
-    chunks = recompute(
+    chunks = []
+    for chunk in recompute(
         previous, events_of(home), registry, plan.as_of, config.model, plan.start, CHUNK
-    )
+    ):
+        chunks.append(chunk)
+        if on_chunk:
+            on_chunk(chunk)
     # Chunks come ordered by day; so are the files written from them.
-    return pl.concat(list(chunks)).with_columns(
+    return pl.concat(chunks).with_columns(
         pl.lit(datetime.now(UTC)).cast(pl.Datetime("us", "UTC")).alias("computed_at")
     )
 

@@ -18,6 +18,7 @@ import polars as pl
 from deltalake import DeltaTable
 
 from store import delta
+from store.backtest import sources
 from store.catalog import CATALOG
 from store.home import Home
 from store.publish import refresh_log
@@ -38,6 +39,16 @@ def names_in(sql: str) -> list[str]:
     return [n for n in [*CATALOG, *VIEWS] if n in words]
 
 
+def _parquet(files: list[str], partition_by: tuple[str, ...], schema: pl.Schema) -> str:
+    """A DuckDB source over the Parquet files of a table."""
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    hive = ""
+    if partition_by:
+        types = ", ".join(f"'{c}': '{_DUCKDB_TYPES[schema[c]]}'" for c in partition_by)
+        hive = f", hive_partitioning = true, hive_types = {{{types}}}"
+    return f"read_parquet([{listed}], union_by_name = true{hive})"
+
+
 def _register(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
     if name == "refresh_log":
         con.register(name, refresh_log(home).to_arrow())
@@ -48,15 +59,27 @@ def _register(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
     if not files:
         con.register(name, pl.DataFrame(schema=table.schema).to_arrow())
         return
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    hive = ""
-    if table.partition_by:
-        types = ", ".join(f"'{c}': '{_DUCKDB_TYPES[table.schema[c]]}'" for c in table.partition_by)
-        hive = f", hive_partitioning = true, hive_types = {{{types}}}"
-    con.execute(
-        f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{listed}], '
-        f"union_by_name = true{hive})"
-    )
+    source = _parquet(files, table.partition_by, table.schema)
+    con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {source}')
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _register_backtests(con: duckdb.DuckDBPyConnection, home: Home) -> None:
+    """`backtests.<name>.<table>`: each backtest's tables and its comparison's frames."""
+    con.execute("ATTACH ':memory:' AS backtests")
+    for name, places in sources(home).items():
+        schema = f"backtests.{_quoted(name)}"
+        con.execute(f"CREATE SCHEMA {schema}")
+        for table, path in places.items():
+            if path.suffix == ".parquet":
+                source = _parquet([str(path)], (), pl.Schema())
+            else:
+                spec = CATALOG[table]
+                source = _parquet(DeltaTable(str(path)).file_uris(), spec.partition_by, spec.schema)
+            con.execute(f"CREATE VIEW {schema}.{_quoted(table)} AS SELECT * FROM {source}")
 
 
 def run_query(home: Home, sql: str) -> pl.DataFrame:
@@ -69,13 +92,15 @@ def run_query(home: Home, sql: str) -> pl.DataFrame:
     try:
         for name in names_in(sql):
             _register(con, home, name)
+        if "backtests" in {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}:
+            _register_backtests(con, home)
         try:
             result = con.sql(sql)
             if result is None:
                 return pl.DataFrame()
             return result.pl()
         except duckdb.Error as exc:
-            known = ", ".join([*CATALOG, *VIEWS])
+            known = ", ".join([*CATALOG, *VIEWS, "backtests.<name>.<table>"])
             raise QueryError(f"{exc}\n(tables: {known})") from None
     finally:
         con.close()

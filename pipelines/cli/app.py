@@ -22,6 +22,7 @@ COMMANDS = {
     "explain": ("pipelines.cli.explain", "why a partnership's fit score moved, to the events"),
     "report": ("pipelines.cli.report", "write the HTML fit-health report again"),
     "validate": ("pipelines.cli.validate", "does the fit score predict the renewal gates?"),
+    "backtest": ("pipelines.cli.backtest", "replay history under a candidate configuration"),
     "demo": ("pipelines.cli.demo", "sample data and a full refresh, with a summary"),
     "ui": ("pipelines.cli.ui", "the Dagster UI and daemon for a home"),
 }
@@ -75,6 +76,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         "store.home": ["HomeError"],
         "store.ingest": ["IngestError", "AccountingError"],
         "store.publish": ["PlanError"],
+        "store.backtest": ["BacktestError"],
         "store.query": ["QueryError"],
         "pipelines.cli.options": ["CliError"],
         "pipelines.run": ["RefreshBusy"],

@@ -57,28 +57,31 @@ class App:
         return False if self.quiet else None
 
 
-def _options(default):
+def _options(default, with_config: bool = True):
     def decorate(func):
-        for option in reversed(
-            [
-                click.option(
-                    "--home",
-                    default=default,
-                    help="corners home folder (default: $CORNERS_HOME, else ./.corners)",
-                ),
-                click.option(
-                    "--landing",
-                    default=default,
-                    help="landing folder to ingest (default: <home>/landing)",
-                ),
+        options = [
+            click.option(
+                "--home",
+                default=default,
+                help="corners home folder (default: $CORNERS_HOME, else ./.corners)",
+            ),
+            click.option(
+                "--landing",
+                default=default,
+                help="landing folder to ingest (default: <home>/landing)",
+            ),
+            click.option("--quiet", is_flag=True, default=False, help="no progress output"),
+        ]
+        if with_config:
+            options.insert(
+                2,
                 click.option(
                     "--config",
                     default=default,
                     help="configuration file (default: $CORNERS_CONFIG, else built-in defaults)",
                 ),
-                click.option("--quiet", is_flag=True, default=False, help="no progress output"),
-            ]
-        ):
+            )
+        for option in reversed(options):
             func = option(func)
         return func
 
@@ -89,13 +92,19 @@ group_options = _options(None)
 """The common options given before the command's name."""
 
 
-def command_options(func):
-    """The common options after the command's name; the command receives an `App`."""
+def command_options(func=None, *, with_config: bool = True):
+    """The common options after the command's name; the command receives an `App`. Without
+    `with_config` the command's own `--config` means something else (a backtest's
+    candidate): the configuration in force comes from before the command or the
+    environment."""
+    if func is None:
+        return functools.partial(command_options, with_config=with_config)
 
-    @_options(None)
+    @_options(None, with_config)
     @click.pass_context
     @functools.wraps(func)
-    def wrapper(ctx: click.Context, home, landing, config, quiet, **kwargs):
+    def wrapper(ctx: click.Context, home, landing, quiet, **kwargs):
+        config = kwargs.pop("config", None) if with_config else None
         before = ctx.find_object(Common) or Common()
         # What a group's command gave is what its subcommands start from.
         ctx.obj = Common(
