@@ -37,6 +37,8 @@ class Dagster:
     daemon: bool = True
     port: int = field(default_factory=free_port)
     logs: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More environment for both processes (the `DAGSTER_PG_*` of a PostgreSQL instance)."""
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -47,7 +49,7 @@ class Dagster:
         env = dict(os.environ, CORNERS_HOME=str(self.home), DAGSTER_HOME=str(self.home / "dagster"))
         if self.config:
             env["CORNERS_CONFIG"] = str(self.config)
-        return env
+        return env | self.extra_env
 
     def _start(self, name: str, *args: str) -> None:
         log = open(self.logs / f"{name}.log", "w") if self.logs else subprocess.DEVNULL  # noqa: SIM115
@@ -63,7 +65,7 @@ class Dagster:
         )
 
     def __enter__(self) -> Dagster:
-        ensure_instance_yaml(self.home / "dagster")
+        ensure_instance_yaml(self.home / "dagster", self.env())
         self._start("dagster-webserver", "-h", "127.0.0.1", "-p", str(self.port))
         if self.daemon:
             self._start("dagster-daemon", "run")

@@ -80,6 +80,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         "store.query": ["QueryError"],
         "pipelines.cli.options": ["CliError"],
         "pipelines.run": ["RefreshBusy"],
+        "pipelines.instance": ["InstanceError"],
     }
     found = []
     for module, classes in names.items():

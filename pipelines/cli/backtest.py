@@ -11,16 +11,16 @@ import polars as pl
 from pipelines.cli.options import EXIT_OK, App, CliError, command_options, examples
 
 CANDIDATE_EXAMPLE = """
-# heavier-responsiveness.yaml: the configuration in force, with what is tried changed
+# heavier-responsiveness.yaml: the defaults, with responsiveness weighted twice as much
+# and a fourth horizon (a component given needs its bad, good and weight; alerts.rules
+# given replaces every rule)
 model:
   components:
-    responsiveness: {weight: 0.4}
-alerts:
-  rules:
-    low_score: {when: "fit_score < 45", severity: warning, for_days: 7}
+    responsiveness: {bad: 30, good: 2, weight: 0.30}
 validation:
   horizons_days: [30, 60, 90, 180]
 """
+"""The candidate `--help` shows (a test runs it against the defaults)."""
 
 SHOWN_MOVED = 20
 """Partnerships in another band printed at most (the report and the query have them all)."""
@@ -102,7 +102,7 @@ def _show(comparison, report: Path, home: Path) -> None:
     'the results as backtests."NAME".<table> (fit_health, alerts, renewal_gates, validation, '
     "compare_validation, compare_episodes_by_rule, compare_episodes_by_month, compare_bands, "
     "compare_moved).\n\nAn example candidate, with the default configuration in force:\n\n\b"
-    + CANDIDATE_EXAMPLE.replace("\n", "\n  "),
+    + CANDIDATE_EXAMPLE.rstrip().replace("\n", "\n  "),
     epilog=examples(
         """
         corners backtest --config heavier-responsiveness.yaml

@@ -194,9 +194,11 @@ def test_careless_candidates_and_names_are_refused_before_any_work(published, tm
     assert "ingest.batch_mb" in done.stderr
 
     same = _candidate(tmp_path, "same", {})
-    for name in ("../escape", "a b", "x" * 65, "-dash"):
-        done = corners("backtest", *args, "--config", str(same), "--name", name)
-        assert done.returncode != 0 and "Traceback" not in done.stderr, name
+    done = corners("backtest", *args, "--config", str(same), "--name", "../escape")
+    assert done.returncode == 2 and "backtest name '../escape'" in done.stderr
+    for name in ("a b", "x" * 65, "-dash", "", "a.b", 'q"uote'):
+        with pytest.raises(backtest.BacktestError):
+            backtest.backtest_home(home, name)
     assert not (home.root / "backtests").exists() and not (home.root.parent / "escape").exists()
 
     missing = corners("backtest", *args, "--config", str(tmp_path / "nope.yaml"))
@@ -257,3 +259,16 @@ def test_the_python_api_gives_the_comparison_as_frames(published, tmp_path):
     ]  # fmt: skip
     if comparison.moved.height:
         assert comparison.moved["moved_by"].str.contains("engagement").any()
+
+
+def test_the_candidate_in_the_help_is_one_a_backtest_accepts(tmp_path):
+    from fitmodel.config import CornersConfig
+    from pipelines.cli.backtest import CANDIDATE_EXAMPLE
+
+    path = tmp_path / "example.yaml"
+    path.write_text(CANDIDATE_EXAMPLE)
+    candidate = load_config(path)
+    assert backtest.not_replayed(CornersConfig(), candidate) == []
+    assert candidate.model.components.responsiveness.weight == 0.30
+    shown = corners("backtest", "--help", check=True).stdout
+    assert "responsiveness: {bad: 30, good: 2, weight: 0.30}" in shown
