@@ -49,6 +49,13 @@ def fit_health_candidate(
     home = corners.layout
     rf.check_as_of(home, as_of, rebuild=config.rebuild, allow_future=config.allow_future)
     plan = rf.plan_refresh(home, as_of, corners.settings, rebuild=config.rebuild)
+    count = corners.settings.scale.shards
+    if count > 1:  # the shards' steps compute the rows; this records the plan they follow
+        rf.write_candidate(home, rf.empty_candidate(), plan)
+        context.log.info(f"plan for {count} shards: days {plan.start or 'all'}..{plan.as_of}")
+        return dg.MaterializeResult(
+            metadata={"mode": plan.mode, "as_of": str(plan.as_of), "shards": count}
+        )
     rows = rf.compute_candidate(home, corners.settings, plan)
     rf.write_candidate(home, rows, plan)
     context.log.info(f"candidate: {rows.height} rows, days {plan.start or 'all'}..{plan.as_of}")
@@ -88,3 +95,74 @@ def fit_health(context: dg.AssetExecutionContext, corners: CornersResource):
             "path": dg.MetadataValue.path(str(path)),
         }
     )
+
+
+def shard_key(shard: int) -> str:
+    return f"fit_health_candidate_shard_{shard}"
+
+
+def sharded(count: int) -> list[dg.AssetsDefinition]:
+    """With `scale.shards` > 1: an asset per shard computing its candidate rows (the
+    executor runs them side by side), and the publication of all of them in one commit."""
+
+    def shard_asset(shard: int) -> dg.AssetsDefinition:
+        @dg.asset(
+            name=shard_key(shard),
+            group_name="fit",
+            deps=[fit_health_candidate],
+            description=f"The candidate rows of shard {shard} of {count} (Delta "
+            f"candidate/fit_health_shards/{shard}), audited before publication.",
+            metadata=column_schema("fit_health_candidate"),
+        )
+        @failing_for_good
+        def compute(context: dg.AssetExecutionContext, corners: CornersResource):
+            home = corners.layout
+            plan = rf.candidate_plan(home)
+            rows = rf.compute_candidate(home, corners.settings, plan, shard=(shard, count))
+            rf.write_candidate(home, rows, plan, shard=shard)
+            context.log.info(f"shard {shard}: {rows.height} rows")
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/row_count": rows.height,
+                    "partnerships": rows["partnership_id"].n_unique(),
+                    "partnerships_per_band_on_as_of": dg.MetadataValue.json(
+                        _bands_on(rows, plan.as_of)
+                    ),
+                }
+            )
+
+        return compute
+
+    shards = [shard_asset(k) for k in range(count)]
+
+    @dg.asset(
+        name="fit_health",
+        group_name="fit",
+        deps=shards,
+        description="One row per partnership per day from started_on to min(ended_on, as_of): "
+        "the published fit-health table (Delta published/fit_health), replaced in one commit "
+        "by the shards' candidates once every shard passes its blocking checks.",
+        metadata=column_schema("fit_health"),
+    )
+    @failing_for_good
+    def publication(context: dg.AssetExecutionContext, corners: CornersResource):
+        home = corners.layout
+        plan = rf.candidate_plan(home)
+        version, total = rf.publish_shards(home, plan, count)
+        path = home.path("fit_health")
+        latest = pl.scan_delta(str(path)).filter(pl.col("as_of") == plan.as_of).collect()
+        context.log.info(f"published {total} rows of {count} shards (version {version})")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": delta.row_count(path),
+                "rows_replaced": total,
+                "delta_version": version,
+                "shards": count,
+                "partnerships_per_band_on_as_of": dg.MetadataValue.json(
+                    _bands_on(latest, plan.as_of)
+                ),
+                "path": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return [*shards, publication]

@@ -3,6 +3,7 @@
     python benchmarks/fitmodel.py --partnerships 10000 --days 1095      # the issue's size
     python benchmarks/fitmodel.py --check --partnerships 60 --days 400  # same results?
     python benchmarks/fitmodel.py --backtest                            # backtest vs rebuild
+    python benchmarks/fitmodel.py --shards 1,2,4                        # per-shard figures
 
 Generates events with the sample generator straight to Parquet (one file per stream, in time
 order, as ingestion writes them), then runs each engine in a child process and prints wall
@@ -435,6 +436,87 @@ def backtest_against_rebuild(work: Path, home_dir: Path) -> None:
     )
 
 
+def shard_step(home_dir: str, shard: str, count: str) -> None:
+    """What a shard's Dagster step does: compute its candidate rows, keep them."""
+    from store import publish as rf
+    from store.home import Home
+
+    home = Home(Path(home_dir))
+    config = _scaled(int(count))
+    plan = rf.candidate_plan(home)
+    rows = rf.compute_candidate(home, config, plan, shard=(int(shard), int(count)))
+    rf.write_candidate(home, rows, plan, shard=int(shard))
+
+
+def publication_step(home_dir: str, count: str) -> None:
+    """What the publication step does: all shards' candidates into fit_health, one commit."""
+    from store import publish as rf
+    from store.home import Home
+
+    home = Home(Path(home_dir))
+    rf.publish_shards(home, rf.candidate_plan(home), int(count))
+
+
+def _scaled(count: int):
+    from fitmodel.config import CornersConfig
+
+    return CornersConfig(scale={"shards": count})
+
+
+def _step(*argv: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--step", *argv], stdout=subprocess.PIPE, text=True
+    )
+
+
+def _outcome(process: subprocess.Popen) -> dict:
+    out, _ = process.communicate()
+    if process.returncode:
+        raise SystemExit(f"a step failed ({process.args})")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def shards_against_one(work: Path, home_dir: Path, counts: list[int]) -> None:
+    """A rebuild's fit steps with N shards: each shard in its own process, two at a time (the
+    multiprocess executor with max_concurrent 2 on these 2 cores), then the one publication."""
+    from benchmarks.refresh import build
+    from store import publish as rf
+    from store.home import Home
+
+    home = Home(home_dir)
+    if not delta_exists(home):
+        t = time.perf_counter()
+        build(work, home)
+        print(f"built a home of the events in {time.perf_counter() - t:.0f} s: {home.root}")
+    as_of = AS_OF - timedelta(days=1)
+    for count in counts:
+        config = _scaled(count)
+        plan = rf.plan_refresh(home, as_of, config, rebuild=True)
+        rf.write_candidate(home, rf.empty_candidate(), plan)
+        started = time.perf_counter()
+        pending, running, steps = list(range(count)), [], []
+        while pending or running:
+            while pending and len(running) < 2:
+                running.append(_step("shard", str(home.root), str(pending.pop(0)), str(count)))
+            steps.append(_outcome(running.pop(0)))
+        shards_done = time.perf_counter() - started
+        publication = _outcome(_step("publish", str(home.root), str(count)))
+        wall = time.perf_counter() - started
+        largest = max(s["rss_mb"] for s in steps)
+        print(
+            f"{count} shard(s): shards {shards_done:.1f} s (each {min(s['seconds'] for s in steps):.1f}"
+            f"–{max(s['seconds'] for s in steps):.1f} s, peak RSS up to {largest:,.0f} MB), "
+            f"publication {publication['seconds']:.1f} s and {publication['rss_mb']:,.0f} MB; "
+            f"{wall:.1f} s in all, largest process {max(largest, publication['rss_mb']):,.0f} MB"
+        )
+
+
+def delta_exists(home) -> bool:
+    from store import delta
+
+    return delta.exists(home.path("fit_health"))
+
+
 def check(polars_out: Path, duck_out: Path) -> None:
     from polars.testing import assert_frame_equal
 
@@ -495,10 +577,22 @@ def main() -> None:
         action="store_true",
         help="only time corners rebuild and corners backtest on a home of the events",
     )
+    parser.add_argument(
+        "--shards",
+        help="only time a rebuild's fit steps with these numbers of shards (e.g. 1,2,4) on a "
+        "home of the events",
+    )
     parser.add_argument("--home", default="/tmp/corners-backtest-bench/home")
+    parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.step:
+        started = time.perf_counter()
+        kind, *rest = args.step
+        {"shard": shard_step, "publish": publication_step}[kind](*rest)
+        print(json.dumps({"seconds": time.perf_counter() - started, "rss_mb": peak_rss_mb()}))
+        return
     if args.command:
         from pipelines.cli.app import main as corners
 
@@ -544,7 +638,13 @@ def main() -> None:
             for s in STREAMS
         )
         print(f"using {n:,} events in {work}")
-    if args.backtest:  # the home needs the published rows of the day before
+    # The home needs the published rows of the day before.
+    if (args.shards or args.backtest) and not (work / "fit_previous.parquet").exists():
+        child("full", work, AS_OF - timedelta(days=1), work / "fit_previous.parquet", None)
+    if args.shards:
+        shards_against_one(work, Path(args.home), [int(n) for n in args.shards.split(",")])
+        return
+    if args.backtest:
         if not (work / "fit_previous.parquet").exists():
             child("full", work, AS_OF - timedelta(days=1), work / "fit_previous.parquet", None)
         backtest_against_rebuild(work, Path(args.home))

@@ -11,6 +11,7 @@ from fitmodel.planning import Plan
 from fitmodel.score import COMPONENTS, TIE
 from store import delta
 from store import publish as rf
+from store.shards import members
 
 SCORES = [*(f"{c}_score" for c in COMPONENTS), "fit_score"]
 KEYS = {
@@ -199,3 +200,32 @@ def fit_health_candidate_checks(corners: CornersResource):
         corners.settings.model,
     )
     yield from recorded(home, "fit_health_candidate", results)
+
+
+def shard_checks(shard_asset: dg.AssetsDefinition, shard: int, count: int):
+    """The same blocking checks on one shard's candidate, against that shard's registry
+    and published rows."""
+
+    @dg.multi_asset_check(
+        name=f"{shard_asset.key.path[-1]}_checks",
+        specs=[
+            dg.AssetCheckSpec(c.name, asset=shard_asset, blocking=True, description=c.description)
+            for c in CHECKS
+        ],
+    )
+    def checks(corners: CornersResource):
+        home = corners.layout
+        rows, plan = rf.read_candidate(home, shard=shard)
+        registry = members(delta.scan_table(home, "registry"), shard, count).collect()
+        published = delta.scan_table(home, "fit_health").select("partnership_id", "as_of")
+        ids = registry["partnership_id"].implode()
+        results = audit_candidate(
+            rows,
+            plan,
+            registry,
+            published.filter(pl.col("partnership_id").is_in(ids)),
+            corners.settings.model,
+        )
+        yield from recorded(home, shard_asset.key.path[-1], results)
+
+    return checks

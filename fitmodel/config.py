@@ -357,6 +357,19 @@ class ReportConfig(_Strict):
     0 keeps every one. `corners report --as-of DATE` writes a removed one again."""
 
 
+class ScaleConfig(_Strict):
+    """How a refresh splits its work (README "Shards")."""
+
+    shards: int = Field(1, ge=1, le=1024)
+    """Partnerships split into this many shards (by a stable hash of their id); each shard's
+    candidate is computed and audited in its own Dagster step. A change forces a rebuild."""
+    executor: Literal["in_process", "multiprocess"] = "in_process"
+    """The refresh job's executor under the daemon: one process, or a process per step (the
+    shards side by side; each step costs about 10 s of start-up here)."""
+    max_concurrent: int = Field(2, ge=1, le=256)
+    """Steps run at once by the multiprocess executor."""
+
+
 class CornersConfig(_Strict):
     """The whole configuration file (`corners.yaml`)."""
 
@@ -366,6 +379,7 @@ class CornersConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     validation: ValidationConfig = ValidationConfig()
     report: ReportConfig = ReportConfig()
+    scale: ScaleConfig = ScaleConfig()
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -59,9 +59,12 @@ class Plan:
         return replace(self, rows=rows)
 
 
-def model_hash(model: ModelConfig) -> str:
-    """A fingerprint of the model's configuration: a change means every day is recomputed."""
-    return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+def model_hash(model: ModelConfig, shards: int = 1) -> str:
+    """A fingerprint of the model's configuration and of the number of shards: a change of
+    either means every day is recomputed (one shard leaves the fingerprint as it was before
+    shards existed)."""
+    text = model.model_dump_json() + (f"|shards={shards}" if shards != 1 else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -13,41 +13,71 @@ from datetime import timedelta
 import dagster as dg
 
 from assets.alerts import alert_notifications, alerts
-from assets.fit import fit_health, fit_health_candidate
+from assets.fit import fit_health, fit_health_candidate, shard_key, sharded
 from assets.ingest import landing_ingest
 from assets.renewals import renewal_candidates, renewal_publication
 from assets.report import fit_health_report
 from assets.resources import CornersResource
 from checks.alerts import alerts_checks
 from checks.events import EVENT_CHECKS
-from checks.fit_health import fit_health_candidate_checks
+from checks.fit_health import fit_health_candidate_checks, shard_checks
 from checks.renewals import renewal_checks
 from fitmodel.config import CornersConfig
 from store.ingest import IngestError, new_landing_files
 from store.settings import load_config
 
-ASSETS = [
-    landing_ingest,
-    fit_health_candidate,
-    fit_health,
-    alerts,
-    alert_notifications,
-    renewal_candidates,
-    renewal_publication,
-    fit_health_report,
-]
-CHECKS = [fit_health_candidate_checks, *EVENT_CHECKS, alerts_checks, renewal_checks]
 
-refresh_job = dg.define_asset_job(
-    "refresh_job",
-    selection=dg.AssetSelection.all(),
-    description="The nightly refresh: ingest, project, check, publish, alert.",
-    # One process for the whole run: a subprocess per step costs about 10 s each here.
-    executor_def=dg.in_process_executor,
-    op_retry_policy=dg.RetryPolicy(
-        max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-    ),
-)
+def assets_for(config: CornersConfig) -> list[dg.AssetsDefinition]:
+    """The assets of the refresh: with `scale.shards` > 1, an asset per shard computes its
+    candidate rows and the publication takes them all in one commit."""
+    count = config.scale.shards
+    fit = (
+        [fit_health_candidate, fit_health]
+        if count == 1
+        else [fit_health_candidate, *sharded(count)]
+    )
+    return [
+        landing_ingest,
+        *fit,
+        alerts,
+        alert_notifications,
+        renewal_candidates,
+        renewal_publication,
+        fit_health_report,
+    ]
+
+
+def checks_for(config: CornersConfig, assets: list[dg.AssetsDefinition]) -> list:
+    count = config.scale.shards
+    if count == 1:
+        fit = [fit_health_candidate_checks]
+    else:
+        by_key = {k.path[-1]: a for a in assets for k in a.keys}
+        fit = [shard_checks(by_key[shard_key(k)], k, count) for k in range(count)]
+    return [*fit, *EVENT_CHECKS, alerts_checks, renewal_checks]
+
+
+ASSETS = assets_for(CornersConfig())
+CHECKS = checks_for(CornersConfig(), ASSETS)
+"""The assets and checks of the default configuration (one shard)."""
+
+
+def build_job(config: CornersConfig) -> dg.UnresolvedAssetJobDefinition:
+    if config.scale.executor == "multiprocess":
+        executor = dg.multiprocess_executor.configured(
+            {"max_concurrent": config.scale.max_concurrent}
+        )
+    else:  # one process for the whole run: a subprocess per step costs about 10 s here
+        executor = dg.in_process_executor
+    return dg.define_asset_job(
+        "refresh_job",
+        selection=dg.AssetSelection.all(),
+        description="The nightly refresh: ingest, project, check, publish, alert.",
+        executor_def=executor,
+        op_retry_policy=dg.RetryPolicy(
+            max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        ),
+    )
 
 
 def refresh_run_config(
@@ -59,12 +89,14 @@ def refresh_run_config(
     return {"ops": {"fit_health_candidate": {"config": config}}}
 
 
-def build_schedule(config: CornersConfig) -> dg.ScheduleDefinition:
+def build_schedule(config: CornersConfig, job=None) -> dg.ScheduleDefinition:
+    job = job or build_job(config)
+
     @dg.schedule(
         name="nightly_refresh_schedule",
         cron_schedule=config.schedule.cron,
         execution_timezone=config.schedule.timezone,
-        job=refresh_job,
+        job=job,
         description="Refresh through the day before the scheduled time.",
     )
     def nightly_refresh_schedule(context: dg.ScheduleEvaluationContext):
@@ -87,10 +119,12 @@ def landing_fingerprint(corners: CornersResource) -> str:
     return digest.hexdigest()
 
 
-def build_sensor(config: CornersConfig) -> dg.SensorDefinition:
+def build_sensor(config: CornersConfig, job=None) -> dg.SensorDefinition:
+    job = job or build_job(config)
+
     @dg.sensor(
         name="landing_sensor",
-        job=refresh_job,
+        job=job,
         minimum_interval_seconds=config.schedule.sensor_interval_seconds,
         description="Starts a refresh when the landing folder holds files the ingest has not "
         "recorded (new content, whatever its name).",
@@ -115,12 +149,14 @@ def build_sensor(config: CornersConfig) -> dg.SensorDefinition:
 
 
 def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Definitions:
+    assets = assets_for(config)
+    job = build_job(config)
     return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=CHECKS,
-        jobs=[refresh_job],
-        schedules=[build_schedule(config)],
-        sensors=[build_sensor(config)],
+        assets=assets,
+        asset_checks=checks_for(config, assets),
+        jobs=[job],
+        schedules=[build_schedule(config, job)],
+        sensors=[build_sensor(config, job)],
         resources={"corners": corners},
     )
 

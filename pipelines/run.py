@@ -23,7 +23,7 @@ import dagster as dg
 from assets.ingest import landing_ingest
 from assets.resources import CornersResource
 from checks.ge import failure_summary
-from pipelines.definitions import ASSETS, build_definitions, refresh_run_config
+from pipelines.definitions import build_definitions, refresh_run_config
 from pipelines.instance import instance
 from store import delta
 from store.home import Home
@@ -138,10 +138,12 @@ def run_refresh(
     """One `refresh_job` run in this process (a rebuild reads the event store only: it
     leaves the landing folder alone)."""
     home = corners.layout
-    job = build_definitions(corners.settings, corners).resolve_job_def("refresh_job")
+    definitions = build_definitions(corners.settings, corners)
+    job = definitions.resolve_job_def("refresh_job")
     selection = None
     if rebuild:  # every asset but the ingest's
-        selection = [k for a in ASSETS if a is not landing_ingest for k in a.keys]
+        assets = definitions.resolve_all_asset_specs()
+        selection = [a.key for a in assets if a.key not in landing_ingest.keys]
     with _one_command_at_a_time(home), instance(home) as dagster:
         _settle_earlier_runs(dagster)
         result = job.execute_in_process(

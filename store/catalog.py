@@ -439,6 +439,8 @@ OTHER_PLACES = {
     "_staging/": "transient: sealed ingest batches being applied (crash recovery)",
     "reports/<as_of>.html": "the fit-health report of each refresh (self-contained HTML)",
     "dagster/": "the Dagster instance of this home (dagster.yaml, runs, logs)",
+    "candidate/fit_health_shards/<k>/": "with scale.shards > 1: shard k's candidate rows "
+    "(Delta; audited, then published with the others in one commit)",
     "backtests/<name>/": "a backtest (corners backtest): published/<table>/ as a home's, "
     "comparison/<frame>.parquet, report.html",
 }

@@ -19,10 +19,13 @@ ingested after its watermark; the earliest of their dates bounds what changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import polars as pl
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from fitmodel.columns import fit_health_schema
@@ -31,7 +34,8 @@ from fitmodel.events import EARLIEST_DAY, STREAMS
 from fitmodel.incremental import recompute, restatements
 from fitmodel.indicators import Events
 from fitmodel.planning import Facts, Plan, decide, model_hash, needs_publication
-from store import delta
+from store import delta, shards
+from store.catalog import CATALOG
 from store.crash import crashpoint
 from store.home import Home
 
@@ -154,7 +158,7 @@ def plan_refresh(home: Home, as_of: date, config: CornersConfig, *, rebuild: boo
         as_of=as_of,
         watermark=_newest_ingest(home),
         registry_hash=_registry_hash(home),
-        model_hash=model_hash(config.model),
+        model_hash=model_hash(config.model, config.scale.shards),
         columns_match=_columns_match(home),
         earliest_start=registry.item(),
     )
@@ -172,16 +176,22 @@ def compute_candidate(
     config: CornersConfig,
     plan: Plan,
     on_chunk: Callable[[pl.DataFrame], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> pl.DataFrame:
     """The recomputed fit-health rows of `plan`, stamped with `computed_at` (possibly none,
     with the table's columns all the same); `on_chunk` sees each chunk as it is computed
-    (progress)."""
+    (progress). With `shard` = (k, N), only the rows of shard k's partnerships."""
     registry = delta.scan_table(home, "registry")
     previous = delta.scan_table(home, "fit_health") if plan.start else pl.LazyFrame()
+    events = events_of(home)
+    if shard is not None:
+        registry = shards.members(registry, *shard)
+        ids = registry.select("partnership_id").collect().to_series()
+        events = shards.events_of_members(events, ids)
+        if plan.start:
+            previous = previous.filter(pl.col("partnership_id").is_in(ids.implode()))
     chunks = []
-    for chunk in recompute(
-        previous, events_of(home), registry, plan.as_of, config.model, plan.start, CHUNK
-    ):
+    for chunk in recompute(previous, events, registry, plan.as_of, config.model, plan.start, CHUNK):
         chunks.append(chunk)
         if on_chunk:
             on_chunk(chunk)
@@ -191,8 +201,21 @@ def compute_candidate(
     )
 
 
-def write_candidate(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
-    """Replace the candidate table; its plan goes in the same commit."""
+def write_candidate(home: Home, rows: pl.DataFrame, plan: Plan, shard: int | None = None) -> None:
+    """Replace the candidate table (or shard `shard`'s, a file per day); its plan goes in the
+    same commit."""
+    if shard is not None:
+        path = shards.shard_path(home, shard)
+        if delta.exists(path):  # a shard's candidate is replaced whole
+            shutil.rmtree(path)
+        delta.write_days(
+            path,
+            _by_day(rows),
+            rows.head(0).to_arrow().schema,
+            start=None,
+            commit=_commit(plan.with_rows(rows.height)),
+        )
+        return
     write_deltalake(
         str(home.path("fit_health_candidate")),
         rows.to_arrow(),
@@ -202,36 +225,81 @@ def write_candidate(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
     )
 
 
-def read_candidate(home: Home) -> tuple[pl.DataFrame, Plan]:
-    """The candidate rows and the plan they were computed for."""
-    path = home.path("fit_health_candidate")
-    entry = DeltaTable(str(path)).history(1)[0]
-    return pl.read_delta(str(path)), Plan.from_json(entry[PLAN_KEY])
+def read_candidate(home: Home, shard: int | None = None) -> tuple[pl.DataFrame, Plan]:
+    """The candidate rows (or shard `shard`'s) and the plan they were computed for."""
+    path = home.path("fit_health_candidate") if shard is None else shards.shard_path(home, shard)
+    return pl.read_delta(str(path)), candidate_plan(home, shard)
+
+
+def candidate_plan(home: Home, shard: int | None = None) -> Plan:
+    """The plan of the candidate (or of shard `shard`'s), from its last commit."""
+    path = home.path("fit_health_candidate") if shard is None else shards.shard_path(home, shard)
+    return Plan.from_json(DeltaTable(str(path)).history(1)[0][PLAN_KEY])
+
+
+def empty_candidate() -> pl.DataFrame:
+    return pl.DataFrame(schema=CATALOG["fit_health_candidate"].schema)
+
+
+def _by_day(rows: pl.DataFrame) -> Iterator[pa.Table]:
+    """The rows a day at a time, in day order. The rows come in runs of one day (each chunk
+    of partnerships is ordered by day), so a day is a few slices, copied when its turn
+    comes."""
+    if rows.is_empty():
+        return
+    runs = rows.select(pl.col("as_of").rle()).unnest("as_of")
+    runs = runs.with_columns((pl.col("len").cum_sum() - pl.col("len")).alias("offset"))
+    for day in (
+        runs.group_by("value", maintain_order=True).agg("offset", "len").sort("value").iter_rows()
+    ):
+        _, offsets, lengths = day
+        parts = [rows.slice(o, n) for o, n in zip(offsets, lengths, strict=True)]
+        yield pl.concat(parts).to_arrow()
+
+
+def _shards_of(home: Home, plan: Plan, count: int) -> int:
+    """The rows of the shards' candidates, each of which must be of `plan` (a shard left from
+    another refresh is refused)."""
+    total = 0
+    for k in range(count):
+        shard_plan = candidate_plan(home, k)
+        if replace(shard_plan, rows=0) != replace(plan, rows=0):
+            raise PlanError(
+                f"shard {k}'s candidate is of another refresh ({shard_plan.as_of}, "
+                f"{shard_plan.mode}) than the plan ({plan.as_of}, {plan.mode}): run it again"
+            )
+        total += shard_plan.rows
+    return total
+
+
+def publish_shards(home: Home, plan: Plan, count: int) -> tuple[int, int]:
+    """Publish the candidates of all `count` shards in one commit, streamed (no process holds
+    more than a record batch of them), with the plan as position, and record what it
+    restated; returns the table's version and the rows published."""
+    record_restatements(home)
+    last = last_publication(home)
+    total = _shards_of(home, plan, count)
+    if needs_publication(last[1] if last else None, plan, total):
+        _write_days(home, shards.days(home, count), empty_candidate().to_arrow().schema,
+                    plan.with_rows(total))  # fmt: skip
+        crashpoint("publish:published")
+        record_restatements(home)
+        crashpoint("publish:restated")
+    return delta.version(home.path("fit_health")), total
 
 
 def write_publication(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
     """Write fit-health rows in one commit with the plan as position: all of them (a
     rebuild), or in place of the days from `plan.start` on. The table is partitioned by day,
-    so replacing recent days rewrites only their files, and readers of a day range skip the
-    rest."""
+    a file per day, so replacing recent days rewrites only their files, and readers of a day
+    range skip the rest."""
+    _write_days(home, _by_day(rows), rows.head(0).to_arrow().schema, plan)
+
+
+def _write_days(home: Home, days: Iterator[pa.Table], schema: pa.Schema, plan: Plan) -> None:
     path = home.path("fit_health")
-    if plan.start is None or not delta.exists(path):
-        write_deltalake(
-            str(path),
-            rows.to_arrow(),
-            mode="overwrite",
-            schema_mode="overwrite",
-            partition_by=["as_of"],
-            commit_properties=_commit(plan),
-        )
-    else:
-        write_deltalake(
-            str(path),
-            rows.to_arrow(),
-            mode="overwrite",
-            predicate=f"as_of >= '{plan.start.isoformat()}'",
-            commit_properties=_commit(plan),
-        )
+    start = plan.start if delta.exists(path) else None
+    delta.write_days(path, days, schema, start=start, commit=_commit(plan))
 
 
 def _covered(home: Home) -> int:

@@ -142,6 +142,15 @@ class Dagster:
         )
         return data.get("runsOrError", {}).get("results", [])
 
+    def steps(self, run_id: str) -> list[dict]:
+        """Each step of a run: its key, status, start and end (epoch seconds)."""
+        data = self.query(
+            """query Steps($id: ID!) { runOrError(runId: $id) { ... on Run {
+                stepStats { stepKey status startTime endTime } } } }""",
+            {"id": run_id},
+        )
+        return data.get("runOrError", {}).get("stepStats", [])
+
     def status(self, run_id: str) -> str | None:
         return next((r["status"] for r in self.runs() if r["runId"] == run_id), None)
 

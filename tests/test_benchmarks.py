@@ -57,3 +57,13 @@ def test_the_refresh_benchmark_times_a_nightly_refresh_step_by_step(tmp_path):
     assert "published fit_health through 2026-06-30 (incremental" in out, out
     for step in ("landing_ingest", "fit_health_candidate", "alert_notifications"):
         assert re.search(rf"^  {step}\s+[\d.]+ s$", out, re.M), out
+
+
+def test_the_fitmodel_benchmark_times_a_backtest_and_shards(tmp_path):
+    small = ("--partnerships", "12", "--days", "120", "--workdir", str(tmp_path))
+    out = run("benchmarks/fitmodel.py", "--backtest", *small, "--home", str(tmp_path / "h"))
+    assert re.search(r"corners rebuild: [\d.]+ s, peak RSS [\d,]+ MB", out), out
+    assert re.search(r"corners backtest: [\d.]+ s, .*x the rebuild's time", out), out
+    out = run("benchmarks/fitmodel.py", "--shards", "1,3", *small, "--home", str(tmp_path / "h"))
+    for count in (1, 3):
+        assert re.search(rf"^{count} shard\(s\): .* largest process [\d,]+ MB$", out, re.M), out

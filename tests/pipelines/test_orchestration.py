@@ -550,6 +550,9 @@ def test_a_refresh_does_not_start_while_another_is_in_progress(tmp_path):
     with open(home.root / ".refresh.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         locked = refresh(home, landing)
-    assert locked.returncode == 2 and "another corners command is refreshing" in locked.stderr
+    assert (
+        locked.returncode == 2
+        and "another corners command (a refresh, a rebuild or a backtest) is using" in locked.stderr
+    )
     done = refresh(home, landing)
     assert done.returncode == 0, done.stderr

@@ -3,6 +3,7 @@ real daemon and webserver writing their runs to it, the password in no file."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +39,9 @@ def test_the_instance_file_names_the_variables_never_their_values(tmp_path):
     assert (folder / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
 
 
-def test_refreshes_from_the_command_line_and_the_daemon_run_on_postgresql(tmp_path):
+def test_refreshes_from_the_command_line_and_sharded_under_the_daemon_run_on_postgresql(
+    tmp_path,
+):
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     home = Home(tmp_path / "home")
     write_sample(home.landing, partnerships=5, days=120, seed=4, end=yesterday)
@@ -53,9 +56,25 @@ def test_refreshes_from_the_command_line_and_the_daemon_run_on_postgresql(tmp_pa
         assert "runs.db" not in dagster_files
         assert pg.password not in (home.dagster / "dagster.yaml").read_text()
 
-        with Dagster(home.root, logs=tmp_path, extra_env=pg.env) as dagster:
+        # Under the daemon: two shards on the multiprocess executor, side by side.
+        config = tmp_path / "corners.yaml"
+        config.write_text("scale: {shards: 2, executor: multiprocess, max_concurrent: 2}\n")
+        with Dagster(home.root, config, logs=tmp_path, extra_env=pg.env) as dagster:
             run_id = dagster.launch("refresh_job", {})
-            assert dagster.wait_for_run(run_id) == "SUCCESS", tmp_path / "dagster-daemon.log"
+            assert dagster.wait_for_run(run_id, 600) == "SUCCESS", tmp_path / "dagster-daemon.log"
+            steps = {s["stepKey"]: s for s in dagster.steps(run_id)}
+            first, second = (steps[f"fit_health_candidate_shard_{k}"] for k in (0, 1))
+            assert first["status"] == second["status"] == "SUCCESS"
+            # Each shard ran in a process of its own, started by the multiprocess executor.
+            pids = {}
+            for line in pg.sql(
+                "SELECT step_key, event FROM event_logs WHERE dagster_event_type = 'STEP_START' "
+                f"AND run_id = '{run_id}'"
+            ).splitlines():
+                step, event = line.split("|", 1)
+                pids[step] = json.loads(event)["dagster_event"]["pid"]
+            shards = [pids[f"fit_health_candidate_shard_{k}"] for k in (0, 1)]
+            assert len(set(shards)) == 2 and not set(shards) & {pids["fit_health"]}
             statuses = dict(
                 line.split("|") for line in pg.sql("SELECT run_id, status FROM runs").splitlines()
             )

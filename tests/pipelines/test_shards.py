@@ -1,0 +1,96 @@
+"""`scale.shards`: refreshes of four shards publish exactly what one shard publishes, in one
+commit each, through late data; a change of the number of shards rebuilds."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+from deltalake import DeltaTable
+
+from store.home import Home
+from store.sample import write_sample
+from store.shards import shard_path
+from tests.helpers import corners, survey, write_lines
+from tests.store.test_shards import documented
+
+AS_OF = date(2025, 6, 30)
+TABLES = {"fit_health": ["partnership_id", "as_of"], "alerts": ["alert_id"],
+          "renewal_gates": ["partnership_id", "gate_on"], "validation": ["horizon_days"]}  # fmt: skip
+
+
+def _published(home: Home) -> dict[str, pl.DataFrame]:
+    return {
+        t: pl.read_delta(str(home.path(t))).drop("computed_at", strict=False).sort(keys)
+        for t, keys in TABLES.items()
+    }
+
+
+def _refresh(home: Home, landing, as_of: date, config=None):
+    before = ("--config", str(config)) if config else ()
+    return corners(*before, "refresh", "--home", str(home.root), "--landing", str(landing),
+                   "--as-of", as_of.isoformat(), "--quiet", check=True)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    landing = root / "landing"
+    write_sample(landing, partnerships=14, days=240, seed=8, bad_rate=0.01, end=AS_OF)
+    four = root / "four.yaml"
+    four.write_text("scale: {shards: 4}\n")
+    one, sharded = Home(root / "one"), Home(root / "four")
+    for day in (AS_OF - timedelta(days=1), AS_OF):
+        if day == AS_OF:  # late surveys restate days already published
+            write_lines(
+                landing / "surveys" / "late" / "late.jsonl",
+                [survey(f"late-{p}", pid=p, at=f"{AS_OF - timedelta(days=20)}T08:00:00Z",
+                        scores=(2, 2, 2, 2)) for p in ("P00001", "P00004", "P00009")],
+            )  # fmt: skip
+        _refresh(one, landing, day)
+        _refresh(sharded, landing, day, four)
+    return one, sharded, landing, root
+
+
+def test_four_shards_publish_exactly_what_one_publishes(homes):
+    one, sharded, _, _ = homes
+    a, b = _published(one), _published(sharded)
+    for table in TABLES:
+        assert a[table].equals(b[table]), table
+    # The late surveys restated published days in both, the same way.
+    restated = pl.read_delta(str(sharded.path("restatements")))
+    assert (
+        restated.height > 0
+        and restated.height == pl.read_delta(str(one.path("restatements"))).height
+    )
+    # Each shard kept its own candidate, holding the partnerships the documented hash gives it.
+    for k in range(4):
+        ids = pl.read_delta(str(shard_path(sharded, k)))["partnership_id"].unique().to_list()
+        assert all(documented(p, 4) == k for p in ids), k
+    candidate_rows = sum(pl.read_delta(str(shard_path(sharded, k))).height for k in range(4))
+    last = pl.read_delta(str(one.path("fit_health_candidate"))).height
+    assert candidate_rows == last > 0
+
+
+def test_each_refresh_of_the_shards_is_one_commit(homes):
+    one, sharded, _, _ = homes
+    history = DeltaTable(str(sharded.path("fit_health"))).history()
+    assert len(history) == len(DeltaTable(str(one.path("fit_health"))).history()) == 2
+    log = corners("query", "SELECT mode, rows FROM refresh_log ORDER BY published_version", "--home",
+                  str(sharded.root), "--format", "csv", check=True).stdout  # fmt: skip
+    modes = [line.split(",")[0] for line in log.splitlines()[1:]]
+    assert modes == ["rebuild", "incremental"]
+
+
+def test_changing_the_number_of_shards_rebuilds(homes, tmp_path):
+    import shutil
+
+    _, sharded, landing, _ = homes
+    copy = Home(tmp_path / "copy")
+    shutil.copytree(sharded.root, copy.root)
+    two = tmp_path / "two.yaml"
+    two.write_text("scale: {shards: 2}\n")
+    done = _refresh(copy, landing, AS_OF, two)
+    assert "(rebuild" in done.stdout
+    assert _published(copy)["fit_health"].equals(_published(sharded)["fit_health"])
