@@ -83,14 +83,21 @@ def fit_health(context: dg.AssetExecutionContext, corners: CornersResource):
     home = corners.layout
     rows, plan = rf.read_candidate(home)
     version = rf.publish(home, rows, plan)
+    context.log.info(f"published {rows.height} rows (version {version})")
+    return _published(home, plan, version, rows.height)
+
+
+def _published(home, plan, version: int, replaced: int, **more) -> dg.MaterializeResult:
+    """The metadata of a publication: the table's rows, what it replaced, its version and
+    the bands on as_of."""
     path = home.path("fit_health")
     latest = pl.scan_delta(str(path)).filter(pl.col("as_of") == plan.as_of).collect()
-    context.log.info(f"published {rows.height} rows (version {version})")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": delta.row_count(path),
-            "rows_replaced": rows.height,
+            "rows_replaced": replaced,
             "delta_version": version,
+            **more,
             "partnerships_per_band_on_as_of": dg.MetadataValue.json(_bands_on(latest, plan.as_of)),
             "path": dg.MetadataValue.path(str(path)),
         }
@@ -149,20 +156,7 @@ def sharded(count: int) -> list[dg.AssetsDefinition]:
         home = corners.layout
         plan = rf.candidate_plan(home)
         version, total = rf.publish_shards(home, plan, count)
-        path = home.path("fit_health")
-        latest = pl.scan_delta(str(path)).filter(pl.col("as_of") == plan.as_of).collect()
         context.log.info(f"published {total} rows of {count} shards (version {version})")
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": delta.row_count(path),
-                "rows_replaced": total,
-                "delta_version": version,
-                "shards": count,
-                "partnerships_per_band_on_as_of": dg.MetadataValue.json(
-                    _bands_on(latest, plan.as_of)
-                ),
-                "path": dg.MetadataValue.path(str(path)),
-            }
-        )
+        return _published(home, plan, version, total, shards=count)
 
     return [*shards, publication]

@@ -40,6 +40,9 @@ class Table:
     """The Dagster asset that writes it (None: written by the command line or a step)."""
     kind: str = field(default="table")
     """`table`, or `log` (append-only history of what corners did)."""
+    uniform_files: bool = False
+    """Whether every file of a version has the table's columns (a change of columns rewrites
+    them all), so a reader need not unify the files' schemas."""
 
     @property
     def schema(self) -> pl.Schema:
@@ -194,6 +197,7 @@ FIT_HEALTH_TABLE = Table(
     _FIT_HEALTH_COLUMNS,
     partition_by=("as_of",),
     asset="fit_health",
+    uniform_files=True,  # a change of the published columns rebuilds every day
 )
 
 ALERTS = Table(

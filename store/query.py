@@ -18,10 +18,8 @@ import polars as pl
 from deltalake import DeltaTable
 
 from store import delta
-from store.backtest import sources
 from store.catalog import CATALOG
 from store.home import Home
-from store.publish import refresh_log
 
 VIEWS = {"refresh_log": "One row per fit-health publication (from the table's Delta history)"}
 """Names `corners query` knows beside the catalog's tables."""
@@ -39,18 +37,24 @@ def names_in(sql: str) -> list[str]:
     return [n for n in [*CATALOG, *VIEWS] if n in words]
 
 
-def _parquet(files: list[str], partition_by: tuple[str, ...], schema: pl.Schema) -> str:
-    """A DuckDB source over the Parquet files of a table."""
+def _parquet(
+    files: list[str], partition_by: tuple[str, ...], schema: pl.Schema, uniform: bool = False
+) -> str:
+    """A DuckDB source over the Parquet files of a table (unless the files are `uniform`,
+    DuckDB reads every file's footer first to unify their columns: 0.28 s more for a count
+    over fit_health's 1,095 day files)."""
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    hive = ""
+    options = "" if uniform else ", union_by_name = true"
     if partition_by:
         types = ", ".join(f"'{c}': '{_DUCKDB_TYPES[schema[c]]}'" for c in partition_by)
-        hive = f", hive_partitioning = true, hive_types = {{{types}}}"
-    return f"read_parquet([{listed}], union_by_name = true{hive})"
+        options += f", hive_partitioning = true, hive_types = {{{types}}}"
+    return f"read_parquet([{listed}]{options})"
 
 
 def _register(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
     if name == "refresh_log":
+        from store.publish import refresh_log
+
         con.register(name, refresh_log(home).to_arrow())
         return
     table = CATALOG[name]
@@ -59,7 +63,7 @@ def _register(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
     if not files:
         con.register(name, pl.DataFrame(schema=table.schema).to_arrow())
         return
-    source = _parquet(files, table.partition_by, table.schema)
+    source = _parquet(files, table.partition_by, table.schema, table.uniform_files)
     con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {source}')
 
 
@@ -69,6 +73,8 @@ def _quoted(name: str) -> str:
 
 def _register_backtests(con: duckdb.DuckDBPyConnection, home: Home) -> None:
     """`backtests.<name>.<table>`: each backtest's tables and its comparison's frames."""
+    from store.backtest import sources
+
     con.execute("ATTACH ':memory:' AS backtests")
     for name, places in sources(home).items():
         schema = f"backtests.{_quoted(name)}"
@@ -78,7 +84,8 @@ def _register_backtests(con: duckdb.DuckDBPyConnection, home: Home) -> None:
                 source = _parquet([str(path)], (), pl.Schema())
             else:
                 spec = CATALOG[table]
-                source = _parquet(DeltaTable(str(path)).file_uris(), spec.partition_by, spec.schema)
+                uris = DeltaTable(str(path)).file_uris()
+                source = _parquet(uris, spec.partition_by, spec.schema, spec.uniform_files)
             con.execute(f"CREATE VIEW {schema}.{_quoted(table)} AS SELECT * FROM {source}")
 
 
