@@ -15,3 +15,15 @@ def column_schema(table: str) -> dict:
         for name, dtype, text in CATALOG[table].columns
     ]
     return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+
+
+def table_spec(name: str, table: str, group: str, **kwargs) -> dg.AssetSpec:
+    """The asset `name` of the catalog table `table`: its grain, path and columns."""
+    entry = CATALOG[table]
+    return dg.AssetSpec(
+        name,
+        group_name=group,
+        description=f"{entry.grain} (Delta {entry.path}).",
+        metadata=column_schema(table),
+        **kwargs,
+    )

@@ -3,24 +3,18 @@
 import dagster as dg
 import polars as pl
 
-from assets.columns import column_schema
+from assets.columns import table_spec
 from assets.guard import alone, failing_for_good
 from assets.resources import CornersResource
 from fitmodel.events import STREAMS
 from store import delta
-from store.catalog import CATALOG, EVENT_ASSETS
+from store.catalog import EVENT_ASSETS
 from store.ingest import ingest
 
 
 def _spec(name: str, table: str) -> dg.AssetSpec:
     """The asset of a catalog table written by the ingest step."""
-    entry = CATALOG[table]
-    return dg.AssetSpec(
-        name,
-        group_name="ingest",
-        description=f"{entry.grain} (Delta {entry.path}).",
-        metadata=column_schema(table),
-    )
+    return table_spec(name, table, "ingest")
 
 
 SPECS = [

@@ -4,23 +4,14 @@ alerts, audited, then published (SPEC §10)."""
 import dagster as dg
 
 from assets.alerts import alerts
-from assets.columns import column_schema
+from assets.columns import table_spec
 from assets.guard import failing_for_good
 from assets.resources import CornersResource
 from store import renewals as store
 
 
 def _spec(name: str, **kwargs) -> dg.AssetSpec:
-    from store.catalog import CATALOG
-
-    entry = CATALOG[name]
-    return dg.AssetSpec(
-        name,
-        group_name="validation",
-        description=f"{entry.grain} (Delta {entry.path}).",
-        metadata=column_schema(name),
-        **kwargs,
-    )
+    return table_spec(name, name, "validation", **kwargs)
 
 
 def _auc(frame) -> dict:

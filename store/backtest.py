@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable
 
 from fitmodel.columns import COMPONENTS
 from fitmodel.config import CornersConfig
@@ -147,27 +147,18 @@ def run(
             as_of=as_of,
             config=candidate,
         )
-        _overwrite(target.path("renewal_gates"), renewals.gates)
+        delta.replace(target.path("renewal_gates"), renewals.gates)
         manifest = {
             MANIFEST_KEY: name,
             "corners.as_of": as_of.isoformat(),
             "corners.candidate": source,
             "corners.created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        _overwrite(target.path("validation"), renewals.validation, manifest)
+        commit = CommitProperties(custom_metadata=manifest)
+        delta.replace(target.path("validation"), renewals.validation, commit)
     progress.update(f"done: {height:,} partnership-days in {progress.elapsed():.0f} s", force=True)
     progress.done()
     return Run(name, target, as_of, height)
-
-
-def _overwrite(path: Path, frame: pl.DataFrame, metadata: dict | None = None) -> None:
-    write_deltalake(
-        str(path),
-        frame.to_arrow(),
-        mode="overwrite",
-        schema_mode="overwrite",
-        commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
-    )
 
 
 def listing(home: Home) -> pl.DataFrame:

@@ -183,13 +183,19 @@ def append(
 
 
 def overwrite(path: Path, frame: pl.DataFrame, batch: str) -> None:
-    """Replace the table's content in one commit; earlier versions stay readable."""
+    """Replace the table's content in one commit tagged with `batch`."""
+    replace(path, frame, _commit(batch))
+
+
+def replace(path: Path, frame: pl.DataFrame, commit: CommitProperties | None = None) -> None:
+    """Replace the table's content (and columns) in one commit; earlier versions stay
+    readable."""
     write_deltalake(
         str(path),
         frame.to_arrow(),
         mode="overwrite",
         schema_mode="overwrite",
-        commit_properties=_commit(batch),
+        commit_properties=commit,
     )
 
 

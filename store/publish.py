@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -204,8 +205,8 @@ def compute_candidate(
 def write_candidate(home: Home, rows: pl.DataFrame, plan: Plan, shard: int | None = None) -> None:
     """Replace the candidate table (or shard `shard`'s, a file per day); its plan goes in the
     same commit."""
+    path = _candidate_path(home, shard)
     if shard is not None:
-        path = shards.shard_path(home, shard)
         if delta.exists(path):  # a shard's candidate is replaced whole
             shutil.rmtree(path)
         delta.write_days(
@@ -216,24 +217,21 @@ def write_candidate(home: Home, rows: pl.DataFrame, plan: Plan, shard: int | Non
             commit=_commit(plan.with_rows(rows.height)),
         )
         return
-    write_deltalake(
-        str(home.path("fit_health_candidate")),
-        rows.to_arrow(),
-        mode="overwrite",
-        schema_mode="overwrite",
-        commit_properties=_commit(plan.with_rows(rows.height)),
-    )
+    delta.replace(path, rows, _commit(plan.with_rows(rows.height)))
+
+
+def _candidate_path(home: Home, shard: int | None) -> Path:
+    return home.path("fit_health_candidate") if shard is None else shards.shard_path(home, shard)
 
 
 def read_candidate(home: Home, shard: int | None = None) -> tuple[pl.DataFrame, Plan]:
     """The candidate rows (or shard `shard`'s) and the plan they were computed for."""
-    path = home.path("fit_health_candidate") if shard is None else shards.shard_path(home, shard)
-    return pl.read_delta(str(path)), candidate_plan(home, shard)
+    return pl.read_delta(str(_candidate_path(home, shard))), candidate_plan(home, shard)
 
 
 def candidate_plan(home: Home, shard: int | None = None) -> Plan:
     """The plan of the candidate (or of shard `shard`'s), from its last commit."""
-    path = home.path("fit_health_candidate") if shard is None else shards.shard_path(home, shard)
+    path = _candidate_path(home, shard)
     return Plan.from_json(DeltaTable(str(path)).history(1)[0][PLAN_KEY])
 
 
@@ -273,8 +271,8 @@ def _shards_of(home: Home, plan: Plan, count: int) -> int:
 
 
 def publish_shards(home: Home, plan: Plan, count: int) -> tuple[int, int]:
-    """Publish the candidates of all `count` shards in one commit, streamed (no process holds
-    more than a record batch of them), with the plan as position, and record what it
+    """Publish the candidates of all `count` shards in one commit, a day at a time (no process
+    holds more than a few days of them), with the plan as position, and record what it
     restated; returns the table's version and the rows published."""
     record_restatements(home)
     last = last_publication(home)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable
 
 from fitmodel.config import CornersConfig
 from fitmodel.governance import decisions, last_gate
@@ -85,13 +85,7 @@ def _commit(renewals: Renewals) -> CommitProperties:
 
 
 def _write(path, frame: pl.DataFrame, renewals: Renewals) -> None:
-    write_deltalake(
-        str(path),
-        frame.to_arrow(),
-        mode="overwrite",
-        schema_mode="overwrite",
-        commit_properties=_commit(renewals),
-    )
+    delta.replace(path, frame, _commit(renewals))
 
 
 def write_candidates(home: Home, renewals: Renewals) -> None:

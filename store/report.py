@@ -214,18 +214,25 @@ def _trends(history: pl.LazyFrame, latest: pl.DataFrame, as_of: date, bands) -> 
     return _figure(fig, "trends", 200 * rows + 40)
 
 
-def _corners(latest: pl.DataFrame, threshold: float) -> str:
+def _scores_1_to_10(
+    latest: pl.DataFrame, columns, threshold: float, title: str, div_id: str, height: int
+) -> str:
+    """The distribution of 1–10 means on the latest day, against the structural-fix line."""
     fig = go.Figure()
-    for corner in CORNERS:
-        values = latest[corner].drop_nulls().to_list()
-        fig.add_trace(go.Box(y=values, name=corner, boxpoints="outliers"))
+    for column in columns:
+        values = latest[column].drop_nulls().to_list()
+        fig.add_trace(go.Box(y=values, name=column, boxpoints="outliers"))
     fig.add_hline(
         y=threshold,
         line={"dash": "dot", "color": "#c62828"},
         annotation_text=f"structural fix below {threshold:g}",
     )
-    fig.update_yaxes(title="corner mean (120 days)", range=[0, 10.5])
-    return _figure(fig, "corners", 360)
+    fig.update_yaxes(title=title, range=[0, 10.5])
+    return _figure(fig, div_id, height)
+
+
+def _corners(latest: pl.DataFrame, threshold: float) -> str:
+    return _scores_1_to_10(latest, CORNERS, threshold, "corner mean (120 days)", "corners", 360)
 
 
 def _confidence(latest: pl.DataFrame) -> str:
@@ -339,16 +346,8 @@ def _validation(home: Home, as_of: date) -> str:
 
 
 def _diagnostic(latest: pl.DataFrame, threshold: float) -> str:
-    fig = go.Figure()
-    for dim in DIMENSIONS:
-        fig.add_trace(go.Box(y=latest[dim].drop_nulls().to_list(), name=dim, boxpoints="outliers"))
-    fig.add_hline(
-        y=threshold,
-        line={"dash": "dot", "color": "#c62828"},
-        annotation_text=f"structural fix below {threshold:g}",
-    )
-    fig.update_yaxes(title="diagnostic mean (latest responses)", range=[0, 10.5])
-    return _figure(fig, "diagnostic", 340)
+    title = "diagnostic mean (latest responses)"
+    return _scores_1_to_10(latest, DIMENSIONS, threshold, title, "diagnostic", 340)
 
 
 def _alerts(home: Home) -> tuple[int, str]:
