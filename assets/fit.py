@@ -35,6 +35,9 @@ def _bands_on(rows: pl.DataFrame, day: date) -> dict[str, int]:
     "(indicators, components, fit score, band, trend, drivers): the candidate the blocking "
     "checks audit before publication (Delta candidate/fit_health; its commit carries the plan).",
     metadata=column_schema("fit_health_candidate"),
+    # Before the event checks that wait beside it: its native work overlaps the import of
+    # Great Expectations they need (`checks.ge.warm_up`).
+    op_tags={"dagster/priority": "1"},
 )
 @failing_for_good
 def fit_health_candidate(

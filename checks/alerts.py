@@ -5,7 +5,7 @@ import polars as pl
 
 from assets.alerts import alerts
 from assets.resources import CornersResource
-from checks.ge import Check, expect, recorded, run_checks
+from checks.ge import Check, GreatExpectations, expect, recorded, run_checks
 from store import delta
 from store.alerts import read_alerts
 
@@ -42,7 +42,7 @@ def audit_alerts(alerts: pl.DataFrame, registry: pl.DataFrame) -> list[dg.AssetC
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec(name, asset=alerts, blocking=True) for name in NAMES],
 )
-def alerts_checks(corners: CornersResource):
+def alerts_checks(corners: CornersResource, great_expectations: GreatExpectations):
     home = corners.layout
     results = audit_alerts(read_alerts(home), delta.scan_table(home, "registry").collect())
     yield from recorded(home, "alerts", results)

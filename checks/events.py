@@ -7,10 +7,11 @@ import dagster as dg
 import polars as pl
 
 from assets.resources import CornersResource
-from checks.ge import Check, expect, recorded, run_checks
+from checks.ge import Check, GreatExpectations, expect, recorded, run_checks
 from fitmodel.events import ENVELOPE, EVENT_TYPES, STREAMS, stream_fields
 from store import delta
 from store.catalog import EVENT_ASSETS
+from store.ingest import newest_ingest
 
 
 def _expectations(stream: str) -> tuple:
@@ -39,7 +40,7 @@ def checks_for(stream: str, tolerance_days: float) -> list[Check]:
     return [
         Check(
             f"{EVENT_ASSETS[stream]}_unique_event_id",
-            "ids",
+            "rows",
             (
                 expect(
                     "ExpectColumnValuesToBeBetween",
@@ -74,36 +75,44 @@ def checks_for(stream: str, tolerance_days: float) -> list[Check]:
 
 
 def audit_events(
-    table: pl.LazyFrame, stream: str, tolerance_days: float, since: datetime | None = None
+    table: pl.LazyFrame, stream: str, tolerance_days: float, newest: datetime | None = None
 ) -> list[dg.AssetCheckResult]:
-    """The checks of one event table's newest rows (those of its newest `ingested_at`), on a
-    frame. `since`, when known, is a time no older write reached (the newest `ingested_at` as
-    the Delta log's statistics keep it, to the millisecond): the scan then skips the files of
-    older writes by their statistics."""
-    if since is None:
-        since = table.select(pl.col("ingested_at").max()).collect().item()
-    recent = table.filter(pl.col("ingested_at") >= since).collect()
-    last = recent["ingested_at"].max()
-    newest = recent.filter(pl.col("ingested_at") == last)
+    """The checks of the rows one event table received since the newest ingest, on a frame.
+
+    `newest` is that ingest's time (the ingest log's newest `ingested_at`): the rows checked
+    are those with an `ingested_at` from then on, none when the ingest stored nothing in this
+    table and nothing else wrote to it since (a nightly ingest without surveys checks no
+    survey again). Without it, the table's own newest rows."""
+    if newest is None:
+        newest = table.select(pl.col("ingested_at").max()).collect().item()
+    # The Delta log keeps timestamps' statistics to the millisecond: a bound at or below it
+    # lets the scan skip older writes' files by their statistics without missing the newest.
+    since = newest.replace(microsecond=newest.microsecond // 1000 * 1000) if newest else None
+    rows = (
+        table.filter((pl.col("ingested_at") >= since) & (pl.col("ingested_at") >= newest))
+        .collect()
+        .with_columns(
+            ((pl.col("occurred_at") - pl.col("ingested_at")).dt.total_seconds() / 86400).alias(
+                "days_after_ingest"
+            )
+        )
+    )
     # Inductively: the table was unique after the previous ingest (this check said so), so a
     # duplicate must involve the newest rows: one of their ids stored before (a filter, so
     # the scan reads no other column).
     duplicated = (
         table.select("event_id", "ingested_at")
-        .filter(pl.col("event_id").is_in(newest["event_id"].implode()))
-        .filter(pl.col("ingested_at") < last)
+        .filter(pl.col("event_id").is_in(rows["event_id"].implode()))
+        .filter(pl.col("ingested_at") < newest)
         .select(pl.len())
         .collect()
         .item()
+        if rows.height
+        else 0
     )
-    rows = newest.with_columns(
-        ((pl.col("occurred_at") - pl.col("ingested_at")).dt.total_seconds() / 86400).alias(
-            "days_after_ingest"
-        )
-    )
-    ids = newest.select("event_id").with_columns(pl.lit(duplicated).alias("duplicated_ids"))
+    rows = rows.with_columns(pl.lit(duplicated).alias("duplicated_ids"))
     checks = checks_for(stream, tolerance_days)
-    return run_checks({"ids": ids, "rows": rows}, checks, {"rows": ["event_id"]})
+    return run_checks({"rows": rows}, checks, {"rows": ["event_id"]})
 
 
 def _check_factory(stream: str):
@@ -116,13 +125,13 @@ def _check_factory(stream: str):
         ],
         name=f"{EVENT_ASSETS[stream]}_checks",
     )
-    def _checks(corners: CornersResource):
+    def _checks(corners: CornersResource, great_expectations: GreatExpectations):
         home = corners.layout
         table = delta.scan_events(home, stream)
-        since = delta.newest_by_statistics(home.events(stream), "ingested_at")
+        newest = newest_ingest(home)
         tolerance = corners.settings.ingest.future_tolerance_days
         yield from recorded(
-            corners.layout, EVENT_ASSETS[stream], audit_events(table, stream, tolerance, since)
+            corners.layout, EVENT_ASSETS[stream], audit_events(table, stream, tolerance, newest)
         )
 
     return _checks

@@ -5,7 +5,7 @@ import polars as pl
 
 from assets.fit import fit_health_candidate
 from assets.resources import CornersResource
-from checks.ge import Check, expect, recorded, run_checks
+from checks.ge import Check, GreatExpectations, expect, recorded, run_checks
 from fitmodel.config import ModelConfig
 from fitmodel.planning import Plan
 from fitmodel.score import COMPONENTS, TIE
@@ -188,7 +188,7 @@ def audit_candidate(
         for c in CHECKS
     ],
 )
-def fit_health_candidate_checks(corners: CornersResource):
+def fit_health_candidate_checks(corners: CornersResource, great_expectations: GreatExpectations):
     """Audit the candidate before it may be published (blocking)."""
     home = corners.layout
     rows, plan = rf.read_candidate(home)
@@ -213,7 +213,7 @@ def shard_checks(shard_asset: dg.AssetsDefinition, shard: int, count: int):
             for c in CHECKS
         ],
     )
-    def checks(corners: CornersResource):
+    def checks(corners: CornersResource, great_expectations: GreatExpectations):
         home = corners.layout
         rows, plan = rf.read_candidate(home, shard=shard)
         registry = members(delta.scan_table(home, "registry"), shard, count).collect()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -34,6 +35,12 @@ class Expect:
 
         return getattr(gxe, self.kind)(**self.kwargs)
 
+    def columns(self) -> list[str] | None:
+        """The columns it reads; None for an expectation on the whole table."""
+        named = [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
+        named += self.kwargs.get("column_list", [])
+        return named or None
+
 
 def expect(kind: str, **kwargs) -> Expect:
     return Expect(kind, kwargs)
@@ -49,8 +56,17 @@ class Check:
     description: str
 
 
-@cache
+_CONTEXT_LOCK = threading.Lock()
+
+
 def _context():
+    """The ephemeral GE context (made once; a caller waits while another thread makes it)."""
+    with _CONTEXT_LOCK:
+        return _make_context()
+
+
+@cache
+def _make_context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -58,6 +74,22 @@ def _context():
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
+
+
+def warm_up() -> None:
+    """Import GE and make its context in a background thread: the import takes 3–5 s of
+    Python, which then overlaps the ingest's and the model's native work instead of
+    delaying the first check."""
+    threading.Thread(target=_context, name="great-expectations-warm-up", daemon=True).start()
+
+
+class GreatExpectations(dg.ConfigurableResource):
+    """Great Expectations for the checks. A run sets its resources up before its first step;
+    setting this one up starts GE's import (`warm_up`), so the first check does not wait the
+    whole import after the ingest."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        warm_up()
 
 
 def _batch(frame: pl.DataFrame, name: str):
@@ -83,6 +115,7 @@ def run_checks(
         if not mine:
             continue
         keys = [k for k in key_columns.get(frame_name, []) if k in frame.columns]
+        frame = _project(frame, [e for c in mine for e in c.expectations], keys)
         import great_expectations as gx
 
         _context()
@@ -113,6 +146,16 @@ def run_checks(
                 )
             results.append(_result(check, group, frame))
     return results
+
+
+def _project(frame: pl.DataFrame, expectations: list[Expect], keys: list[str]) -> pl.DataFrame:
+    """Only the columns the expectations and the sample rows' keys read: GE fingerprints and
+    pandas converts whatever it is given."""
+    wanted = [e.columns() for e in expectations]
+    if any(w is None for w in wanted):
+        return frame
+    names = {*keys, *(c for w in wanted for c in w)}
+    return frame.select([c for c in frame.columns if c in names])
 
 
 def _plain(value):

@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets.resources import CornersResource
-from checks.ge import Check, expect, recorded, run_checks
+from checks.ge import Check, GreatExpectations, expect, recorded, run_checks
 from fitmodel.validation import BANDS
 from store import renewals as store
 
@@ -115,7 +115,7 @@ def audit_renewals(gates: pl.DataFrame, validation: pl.DataFrame) -> list[dg.Ass
         ),
     ],
 )
-def renewal_checks(corners: CornersResource):
+def renewal_checks(corners: CornersResource, great_expectations: GreatExpectations):
     home = corners.layout
     renewals = store.read_candidates(home)
     stray = store.decisions_for_no_gate(home, corners.settings)

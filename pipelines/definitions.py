@@ -21,6 +21,7 @@ from assets.resources import CornersResource
 from checks.alerts import alerts_checks
 from checks.events import EVENT_CHECKS
 from checks.fit_health import fit_health_candidate_checks, shard_checks
+from checks.ge import GreatExpectations
 from checks.renewals import renewal_checks
 from fitmodel.config import CornersConfig
 from store.ingest import IngestError, new_landing_files
@@ -157,7 +158,7 @@ def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Def
         jobs=[job],
         schedules=[build_schedule(config, job)],
         sensors=[build_sensor(config, job)],
-        resources={"corners": corners},
+        resources={"corners": corners, "great_expectations": GreatExpectations()},
     )
 
 

@@ -12,7 +12,7 @@ from plotly.offline import get_plotlyjs
 
 from store.backtest import Comparison, backtest_home
 from store.home import Home
-from store.report import STYLE, _figure, _table
+from store.report import STYLE, _figure, _table, level_lines
 
 CHARTS = ["validation-auc", "episodes-by-rule", "episodes-by-month", "band-crosstab"]
 """The id of every chart's element, in page order (the browser test looks for each)."""
@@ -31,7 +31,7 @@ def _auc(c: Comparison) -> str:
                 marker_color=COLOURS[who],
             )
         )
-    fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777"}, annotation_text="chance")
+    level_lines(fig, [(0.5, "#777", "chance")])
     fig.update_yaxes(title="AUC of the fit score against the gates' outcomes", range=[0, 1.05])
     return _figure(fig, "validation-auc", 320)
 

@@ -237,16 +237,3 @@ def row_count(path: Path) -> int:
         return 0
     actions = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))
     return int(actions["num_records"].sum())
-
-
-def newest_by_statistics(path: Path, column: str):
-    """A column's greatest value in the table's current version as the Delta log's per-file
-    statistics keep it (timestamps to the millisecond, so at most the true one), without
-    reading a data file; None when there is none."""
-    if not exists(path):
-        return None
-    actions = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))
-    name = f"max.{column}"
-    if actions.is_empty() or name not in actions.columns:
-        return None
-    return actions[name].max()

@@ -340,6 +340,14 @@ def new_landing_files(home: Home, landing: Path) -> list[LandingFile]:
     return fresh
 
 
+def newest_ingest(home: Home) -> datetime | None:
+    """When the newest ingest that read anything ran (the ingest log's newest time): the
+    `ingested_at` of every event it stored; None before the first."""
+    if not delta.exists(home.ingest_log):
+        return None
+    return delta.scan_table(home, "ingest_log").select(pl.col("ingested_at").max()).collect().item()
+
+
 def _ingested_hashes(home: Home) -> pl.Series:
     return (
         delta.scan_table(home, "ingest_log")

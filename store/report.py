@@ -97,6 +97,43 @@ def _figure(fig: go.Figure, div_id: str, height: int) -> str:
     )
 
 
+def level_lines(fig: go.Figure, lines: list[tuple[float, str, str | None]], plots: int = 1):
+    """Dotted horizontal lines (value, colour, label) across each of `plots` subplots, set as
+    layout shapes at once: plotly's `add_hline` copies the figure for each line and subplot
+    (over a second for the trends' twelve)."""
+    shapes, labels = [], []
+    for i in range(1, plots + 1):
+        axis = "" if i == 1 else str(i)
+        for value, colour, label in lines:
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": f"x{axis} domain",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": f"y{axis}",
+                    "y0": value,
+                    "y1": value,
+                    "line": {"dash": "dot", "color": colour, "width": 1},
+                }
+            )
+            if label:
+                labels.append(
+                    {
+                        "xref": f"x{axis} domain",
+                        "x": 1,
+                        "xanchor": "right",
+                        "yref": f"y{axis}",
+                        "y": value,
+                        "yanchor": "bottom",
+                        "text": label,
+                        "showarrow": False,
+                    }
+                )
+    fig.update_layout(shapes=[*fig.layout.shapes, *shapes])
+    fig.update_layout(annotations=[*fig.layout.annotations, *labels])
+
+
 def _bands_over_time(history: pl.LazyFrame) -> str:
     counts = history.group_by("as_of", "band").len().sort("as_of").collect()
     fig = go.Figure()
@@ -104,8 +141,8 @@ def _bands_over_time(history: pl.LazyFrame) -> str:
         mine = counts.filter(pl.col("band") == band)
         fig.add_trace(
             go.Scatter(
-                x=mine["as_of"].to_list(),
-                y=mine["len"].to_list(),
+                x=mine["as_of"].to_numpy(),
+                y=mine["len"].to_numpy(),
                 name=band,
                 stackgroup="bands",
                 line={"color": colour, "width": 0.5},
@@ -197,8 +234,8 @@ def _trends(history: pl.LazyFrame, latest: pl.DataFrame, as_of: date, bands) -> 
         mine = series.filter(pl.col("partnership_id") == pid)
         fig.add_trace(
             go.Scatter(
-                x=mine["as_of"].to_list(),
-                y=mine["fit_score"].to_list(),
+                x=mine["as_of"].to_numpy(),
+                y=mine["fit_score"].to_numpy(),
                 mode="lines",
                 line={"color": "#1565c0"},
                 showlegend=False,
@@ -207,8 +244,8 @@ def _trends(history: pl.LazyFrame, latest: pl.DataFrame, as_of: date, bands) -> 
             row=i // cols + 1,
             col=i % cols + 1,
         )
-    for level, colour in ((bands.healthy, BAND_COLOURS["healthy"]), (bands.watch, "#c62828")):
-        fig.add_hline(y=level, line={"dash": "dot", "color": colour, "width": 1})
+    levels = [(bands.healthy, BAND_COLOURS["healthy"], None), (bands.watch, "#c62828", None)]
+    level_lines(fig, levels, plots=len(ids))
     fig.update_yaxes(range=[0, 100])
     fig.update_annotations(font_size=11)
     return _figure(fig, "trends", 200 * rows + 40)
@@ -220,13 +257,9 @@ def _scores_1_to_10(
     """The distribution of 1–10 means on the latest day, against the structural-fix line."""
     fig = go.Figure()
     for column in columns:
-        values = latest[column].drop_nulls().to_list()
+        values = latest[column].drop_nulls().to_numpy()
         fig.add_trace(go.Box(y=values, name=column, boxpoints="outliers"))
-    fig.add_hline(
-        y=threshold,
-        line={"dash": "dot", "color": "#c62828"},
-        annotation_text=f"structural fix below {threshold:g}",
-    )
+    level_lines(fig, [(threshold, "#c62828", f"structural fix below {threshold:g}")])
     fig.update_yaxes(title=title, range=[0, 10.5])
     return _figure(fig, div_id, height)
 
@@ -304,7 +337,7 @@ def _validation(home: Home, as_of: date) -> str:
             marker_color="#1565c0",
         )
     )
-    fig.add_hline(y=0.5, line={"dash": "dot", "color": "#777"}, annotation_text="chance")
+    level_lines(fig, [(0.5, "#777", "chance")])
     fig.update_yaxes(title="AUC of the fit score", range=[0, 1.1])
     rates = table.select(
         pl.col("horizon_days").alias("horizon"),

@@ -1,5 +1,3 @@
-import sys
+from pipelines.cli.app import run
 
-from pipelines.cli.app import main
-
-sys.exit(main())
+run()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import sys
 import tempfile
+import threading
 import traceback
 from datetime import datetime
 
@@ -130,3 +133,24 @@ def main(argv: list[str] | None = None) -> int:
             print(_internal(exc), file=sys.stderr)
         return EXIT_FAIL
     return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """The `corners` console script: `main`, then leave without tearing Python down.
+
+    A refresh imports thousands of modules (Dagster, Great Expectations, pandas, plotly), and
+    Python's teardown of them takes 1–2 s after the work is done. By then everything corners
+    wrote is committed and closed; the exit handlers (logging's flush, temporary folders'
+    removal) still run. While a thread other than a daemon one is alive, the usual exit waits
+    for it instead."""
+    code = main()
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from assets.resources import CornersResource
+from checks.ge import GreatExpectations
 from fitmodel.config import CornersConfig, parse_config
 from pipelines.definitions import (
     ASSETS,
@@ -432,7 +433,7 @@ def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
     check = next(c for c in EVENT_CHECKS if "meeting" in c.node_def.name)
 
     def unique_passed() -> bool:
-        results = list(check(corners=resource))
+        results = list(check(corners=resource, great_expectations=GreatExpectations()))
         return next(r for r in results if r.check_name.endswith("unique_event_id")).passed
 
     assert unique_passed()
@@ -442,6 +443,34 @@ def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
     )
     append(home.events("meetings"), again, "a-buggy-writer")
     assert not unique_passed()
+
+
+def test_the_event_checks_audit_what_the_newest_ingest_stored(tmp_path):
+    """A nightly ingest without meetings checks no meeting again; the communications it
+    stored are each checked once."""
+    from checks.events import EVENT_CHECKS
+
+    landing = tmp_path / "landing"
+    write_sample(landing, partnerships=2, days=40, seed=1, end=AS_OF)
+    home = Home(tmp_path / "home")
+    args = ("--home", str(home.root), "--landing", str(landing), "--quiet")
+    corners("ingest", *args, check=True)
+    resource = CornersResource(home=str(home.root), landing=str(landing))
+
+    def checked(stream: str) -> dict[str, tuple[bool, int]]:
+        check = next(c for c in EVENT_CHECKS if stream in c.node_def.name)
+        return {
+            r.check_name: (r.passed, r.metadata["rows_checked"].value)
+            for r in check(corners=resource, great_expectations=GreatExpectations())
+        }
+
+    stored = pl.read_delta(str(home.events("meetings"))).height
+    assert {n for _, n in checked("meeting").values()} == {stored}
+    late = [communication(f"late-{i}", "P00001", f"{AS_OF}T0{i}:00:00Z") for i in range(3)]
+    write_lines(landing / "communications" / "late.jsonl", late)
+    corners("ingest", *args, check=True)
+    assert set(checked("meeting").values()) == {(True, 0)}
+    assert set(checked("communication").values()) == {(True, 3)}
 
 
 @pytest.fixture(scope="module")
