@@ -26,11 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PROBE = """
-import json, sys, time
-from pipelines.cli.app import main
-code = main(sys.argv[1:])
-heavy = [m for m in ("dagster", "great_expectations") if m in sys.modules]
-print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+import atexit, json, sys
+from pipelines.cli.app import run
+def report():
+    heavy = [m for m in ("dagster", "great_expectations") if m in sys.modules]
+    print(json.dumps({"heavy": heavy}), file=sys.stderr)
+atexit.register(report)
+run()  # as the `corners` script does: its exit handlers, then the exit
 """
 
 DIRECT = """

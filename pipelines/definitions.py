@@ -162,4 +162,15 @@ def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Def
     )
 
 
-defs = build_definitions(load_config(), CornersResource(home=dg.EnvVar("CORNERS_HOME")))
+def _location() -> dg.Definitions:
+    """The code location: the home `$CORNERS_HOME`, the configuration `$CORNERS_CONFIG`."""
+    return build_definitions(load_config(), CornersResource(home=dg.EnvVar("CORNERS_HOME")))
+
+
+def refresh_job() -> dg.JobDefinition:
+    """The location's refresh job, built anew from the environment, for `dg.reconstructable`:
+    a run on the multiprocess executor builds it again in each step's process."""
+    return _location().resolve_job_def("refresh_job")
+
+
+defs = _location()

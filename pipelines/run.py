@@ -1,4 +1,5 @@
-"""Run the refresh job in-process, recorded in the home's Dagster instance as a
+"""Run the refresh job from the command line (in this process, or its steps in processes of
+their own as `scale.executor` says), recorded in the home's Dagster instance as a
 `refresh_job` run.
 
 The command line uses this, so the Dagster UI shows every run the CLI made beside the
@@ -17,13 +18,14 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 
 from assets.ingest import landing_ingest
 from assets.resources import CornersResource
 from checks.ge import failure_summary
-from pipelines.definitions import build_definitions, refresh_run_config
+from pipelines.definitions import build_definitions, refresh_job, refresh_run_config
 from pipelines.instance import instance
 from store import delta
 from store.home import Home
@@ -129,14 +131,38 @@ def _warnings(dagster: dg.DagsterInstance, run_id: str) -> list[str]:
     ]
 
 
+@contextmanager
+def _location_of(corners: CornersResource) -> Iterator[None]:
+    """While held, the environment names this home, landing folder and configuration, as the
+    code location reads them (`pipelines.definitions`): the multiprocess executor's step
+    processes inherit it and build the same job."""
+    chosen = {
+        "CORNERS_HOME": str(corners.layout.root),
+        "CORNERS_LANDING": str(corners.landing_dir),
+    }
+    if corners.config_path:
+        chosen["CORNERS_CONFIG"] = str(Path(corners.config_path).resolve())
+    before = {name: os.environ.get(name) for name in chosen}
+    os.environ.update(chosen)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_refresh(
     corners: CornersResource,
     as_of: date | None = None,
     rebuild: bool = False,
     allow_future: bool = False,
 ) -> RefreshOutcome:
-    """One `refresh_job` run in this process (a rebuild reads the event store only: it
-    leaves the landing folder alone)."""
+    """One `refresh_job` run: in this process, or with `scale.executor: multiprocess` each
+    step in a process of its own, this one orchestrating (a rebuild reads the event store
+    only: it leaves the landing folder alone)."""
     home = corners.layout
     definitions = build_definitions(corners.settings, corners)
     job = definitions.resolve_job_def("refresh_job")
@@ -144,24 +170,36 @@ def run_refresh(
     if rebuild:  # every asset but the ingest's
         assets = definitions.resolve_all_asset_specs()
         selection = [a.key for a in assets if a.key not in landing_ingest.keys]
+    run_config = {
+        **refresh_run_config(as_of.isoformat() if as_of else None, rebuild, allow_future),
+        # The run's full log is in the instance (the UI); the command prints what its steps
+        # warned of, and what failed, itself.
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }
+    tags = {
+        "corners/command": "rebuild" if rebuild else "refresh",
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+    }
     with _one_command_at_a_time(home), instance(home) as dagster:
         _settle_earlier_runs(dagster)
-        result = job.execute_in_process(
-            run_config={
-                **refresh_run_config(as_of.isoformat() if as_of else None, rebuild, allow_future),
-                # The run's full log is in the instance (the UI); the command prints what
-                # its steps warned of, and what failed, itself.
-                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-            },
-            instance=dagster,
-            raise_on_error=False,
-            asset_selection=selection,
-            tags={
-                "corners/command": "rebuild" if rebuild else "refresh",
-                PID_TAG: str(os.getpid()),
-                HOST_TAG: socket.gethostname(),
-            },
-        )
+        if corners.settings.scale.executor == "multiprocess":
+            with _location_of(corners):
+                result = dg.execute_job(
+                    dg.reconstructable(refresh_job),
+                    instance=dagster,
+                    run_config=run_config,
+                    tags=tags,
+                    asset_selection=selection,
+                )
+        else:
+            result = job.execute_in_process(
+                run_config=run_config,
+                instance=dagster,
+                raise_on_error=False,
+                asset_selection=selection,
+                tags=tags,
+            )
         warnings = _warnings(dagster, result.run_id)
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
-import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from fitmodel.columns import fit_health_schema
@@ -39,6 +39,9 @@ from store import delta, shards
 from store.catalog import CATALOG
 from store.crash import crashpoint
 from store.home import Home
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CHUNK = 1_250_000
 """Partnership-days per grid chunk in the fit model (bounds memory on large stores)."""

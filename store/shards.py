@@ -14,22 +14,25 @@ from collections.abc import Iterator
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from fitmodel.indicators import Events
 from store import delta
 from store.home import Home
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 P = "partnership_id"
 
 
 def shard_of(ids: pl.Series, shards: int) -> pl.Series:
     """The shard of each id (UInt32), in the order given."""
+    import duckdb  # here: the commands that only read start sooner without it
+
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 1")
@@ -64,6 +67,9 @@ def shard_path(home: Home, shard: int) -> Path:
 def days(home: Home, shards: int) -> Iterator[pa.Table]:
     """Every shard candidate's rows a day at a time, in day order (each shard keeps a file
     per day, so a day is read from at most one file per shard; nothing more is held)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     files: dict[date, list[str]] = defaultdict(list)
     for k in range(shards):
         path = shard_path(home, k)

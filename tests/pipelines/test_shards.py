@@ -83,14 +83,30 @@ def test_each_refresh_of_the_shards_is_one_commit(homes):
     assert modes == ["rebuild", "incremental"]
 
 
-def test_changing_the_number_of_shards_rebuilds(homes, tmp_path):
+def test_changing_the_number_of_shards_rebuilds_on_the_multiprocess_executor(homes, tmp_path):
+    """The command line runs the steps where `scale.executor` says: with `multiprocess`,
+    each shard in a process of its own, none of them the command's."""
     import shutil
+
+    import dagster as dg
+
+    from pipelines.instance import instance
 
     _, sharded, landing, _ = homes
     copy = Home(tmp_path / "copy")
     shutil.copytree(sharded.root, copy.root)
     two = tmp_path / "two.yaml"
-    two.write_text("scale: {shards: 2}\n")
+    two.write_text("scale: {shards: 2, executor: multiprocess, max_concurrent: 2}\n")
     done = _refresh(copy, landing, AS_OF, two)
     assert "(rebuild" in done.stdout
     assert _published(copy)["fit_health"].equals(_published(sharded)["fit_health"])
+    with instance(copy) as dagster:
+        run = dagster.get_runs(limit=1)[0]
+        starts = {
+            e.step_key: e.dagster_event.pid
+            for e in dagster.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+        }
+    assert run.job_name == "refresh_job" and run.status == dg.DagsterRunStatus.SUCCESS
+    shards = [starts[f"fit_health_candidate_shard_{k}"] for k in (0, 1)]
+    assert len(set(shards)) == 2
+    assert not set(shards) & {int(run.tags["corners/pid"]), starts["fit_health"]}
