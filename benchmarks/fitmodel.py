@@ -4,6 +4,7 @@
     python benchmarks/fitmodel.py --check --partnerships 60 --days 400  # same results?
     python benchmarks/fitmodel.py --backtest                            # backtest vs rebuild
     python benchmarks/fitmodel.py --shards 1,2,4                        # per-shard figures
+    python benchmarks/fitmodel.py --shards-command 1,2,4                # corners rebuild itself
 
 Generates events with the sample generator straight to Parquet (one file per stream, in time
 order, as ingestion writes them), then runs each engine in a child process and prints wall
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -511,6 +513,37 @@ def shards_against_one(work: Path, home_dir: Path, counts: list[int]) -> None:
         )
 
 
+def shards_by_the_command(work: Path, home_dir: Path, counts: list[int]) -> None:
+    """`corners rebuild` itself with N shards: in one process for N = 1, and on the
+    multiprocess executor (two steps at a time on these 2 cores) otherwise, each step's
+    process start-up included; its wall time and the largest process's peak RSS."""
+    import yaml
+
+    from benchmarks.refresh import build
+    from store.home import Home
+
+    home = Home(home_dir)
+    if not delta_exists(home):
+        t = time.perf_counter()
+        build(work, home)
+        print(f"built a home of the events in {time.perf_counter() - t:.0f} s: {home.root}")
+    as_of = (AS_OF - timedelta(days=1)).isoformat()
+    for count in counts:
+        executor = "in_process" if count == 1 else "multiprocess"
+        config = home.root.parent / f"shards-{count}.yaml"
+        scale = {"shards": count, "executor": executor, "max_concurrent": 2}
+        config.write_text(yaml.safe_dump({"scale": scale}))
+        done = command(
+            "--config", str(config), "rebuild", "--home", str(home.root), "--as-of", as_of,
+            "--quiet",
+        )  # fmt: skip
+        largest = max(done["rss_mb"], done["steps_rss_mb"])
+        print(
+            f"corners rebuild, {count} shard(s) ({executor}): {done['seconds']:.1f} s; largest "
+            f"process {largest:,.0f} MB (the command's own {done['rss_mb']:,.0f} MB)"
+        )
+
+
 def delta_exists(home) -> bool:
     from store import delta
 
@@ -583,6 +616,11 @@ def main() -> None:
         "home of the events",
     )
     parser.add_argument("--home", default="/tmp/corners-backtest-bench/home")
+    parser.add_argument(
+        "--shards-command",
+        help="time `corners rebuild` itself with these numbers of shards (e.g. 1,2,4): the "
+        "multiprocess executor for more than one, wall time and largest process",
+    )
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -599,7 +637,10 @@ def main() -> None:
         started = time.perf_counter()
         code = corners(args.command)
         seconds = time.perf_counter() - started
-        print(json.dumps({"seconds": seconds, "rss_mb": peak_rss_mb()}))
+        # Linux: the largest peak of the processes it started and waited for (the
+        # multiprocess executor's steps); their own, as they start from a fresh interpreter.
+        steps = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(json.dumps({"seconds": seconds, "rss_mb": peak_rss_mb(), "steps_rss_mb": steps}))
         sys.exit(code)
     if args.child:
         kind, work, as_of, out, previous = args.child
@@ -639,10 +680,16 @@ def main() -> None:
         )
         print(f"using {n:,} events in {work}")
     # The home needs the published rows of the day before.
-    if (args.shards or args.backtest) and not (work / "fit_previous.parquet").exists():
+    if (args.shards or args.shards_command or args.backtest) and not (
+        work / "fit_previous.parquet"
+    ).exists():
         child("full", work, AS_OF - timedelta(days=1), work / "fit_previous.parquet", None)
     if args.shards:
         shards_against_one(work, Path(args.home), [int(n) for n in args.shards.split(",")])
+        return
+    if args.shards_command:
+        counts = [int(n) for n in args.shards_command.split(",")]
+        shards_by_the_command(work, Path(args.home), counts)
         return
     if args.backtest:
         if not (work / "fit_previous.parquet").exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -363,11 +363,25 @@ class ScaleConfig(_Strict):
     shards: int = Field(1, ge=1, le=1024)
     """Partnerships split into this many shards (by a stable hash of their id); each shard's
     candidate is computed and audited in its own Dagster step. A change forces a rebuild."""
-    executor: Literal["in_process", "multiprocess"] = "in_process"
-    """The refresh job's executor under the daemon: one process, or a process per step (the
-    shards side by side; each step costs about 10 s of start-up here)."""
+    executor: Literal["in_process", "multiprocess", "k8s", "celery"] = "in_process"
+    """The refresh job's executor: one process; a process per step (the shards side by
+    side; each step costs about 10 s of start-up here); a Kubernetes pod per step
+    (dagster-k8s' `k8s_job_executor`); a Celery task per step (dagster-celery's
+    `celery_executor`). The last two need their package installed."""
     max_concurrent: int = Field(2, ge=1, le=256)
-    """Steps run at once by the multiprocess executor."""
+    """Steps run at once by the multiprocess and Kubernetes executors."""
+    executor_config: dict[str, Any] = Field(default_factory=dict)
+    """The Kubernetes or Celery executor's own Dagster configuration (their documentation's
+    keys: `job_namespace`, `env_secrets`, … or `broker`, `backend`, …), checked against
+    the executor's schema when the definitions load."""
+
+    @model_validator(mode="after")
+    def _config_for_its_executor(self) -> ScaleConfig:
+        if self.executor_config and self.executor not in ("k8s", "celery"):
+            raise ValueError(
+                "executor_config is for executor k8s or celery, not " + repr(self.executor)
+            )
+        return self
 
 
 class CornersConfig(_Strict):

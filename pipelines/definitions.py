@@ -8,6 +8,7 @@ Loaded by `workspace.yaml` (and `[tool.dagster]`); the home folder comes from
 from __future__ import annotations
 
 import hashlib
+import importlib
 from datetime import timedelta
 
 import dagster as dg
@@ -23,7 +24,7 @@ from checks.events import EVENT_CHECKS
 from checks.fit_health import fit_health_candidate_checks, shard_checks
 from checks.ge import GreatExpectations
 from checks.renewals import renewal_checks
-from fitmodel.config import CornersConfig
+from fitmodel.config import ConfigError, CornersConfig, ScaleConfig
 from store.ingest import IngestError, new_landing_files
 from store.settings import load_config
 
@@ -63,13 +64,34 @@ CHECKS = checks_for(CornersConfig(), ASSETS)
 """The assets and checks of the default configuration (one shard)."""
 
 
+ELSEWHERE = {
+    "k8s": ("dagster-k8s", "dagster_k8s", "k8s_job_executor"),
+    "celery": ("dagster-celery", "dagster_celery", "celery_executor"),
+}
+"""The executors of other packages: the package, its module, the executor's name."""
+
+
+def _executor(scale: ScaleConfig) -> dg.ExecutorDefinition:
+    if scale.executor == "in_process":  # a subprocess per step costs about 10 s here
+        return dg.in_process_executor
+    if scale.executor == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": scale.max_concurrent})
+    package, module, name = ELSEWHERE[scale.executor]
+    try:
+        executor = getattr(importlib.import_module(module), name)
+    except ImportError:
+        raise ConfigError(
+            f"scale.executor: {scale.executor} needs the {package} package "
+            f"(pip install {package}=={dg.__version__.replace('1.', '0.', 1)})"
+        ) from None
+    config = dict(scale.executor_config)
+    if scale.executor == "k8s":
+        config.setdefault("max_concurrent", scale.max_concurrent)
+    return executor.configured(config)
+
+
 def build_job(config: CornersConfig) -> dg.UnresolvedAssetJobDefinition:
-    if config.scale.executor == "multiprocess":
-        executor = dg.multiprocess_executor.configured(
-            {"max_concurrent": config.scale.max_concurrent}
-        )
-    else:  # one process for the whole run: a subprocess per step costs about 10 s here
-        executor = dg.in_process_executor
+    executor = _executor(config.scale)
     return dg.define_asset_job(
         "refresh_job",
         selection=dg.AssetSelection.all(),
@@ -152,7 +174,7 @@ def build_sensor(config: CornersConfig, job=None) -> dg.SensorDefinition:
 def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Definitions:
     assets = assets_for(config)
     job = build_job(config)
-    return dg.Definitions(
+    definitions = dg.Definitions(
         assets=assets,
         asset_checks=checks_for(config, assets),
         jobs=[job],
@@ -160,6 +182,13 @@ def build_definitions(config: CornersConfig, corners: CornersResource) -> dg.Def
         sensors=[build_sensor(config, job)],
         resources={"corners": corners, "great_expectations": GreatExpectations()},
     )
+    if config.scale.executor in ELSEWHERE:  # their configuration, checked now, not at a run
+        try:
+            dg.validate_run_config(definitions.resolve_job_def("refresh_job"), {})
+        except dg.DagsterInvalidConfigError as exc:
+            reasons = "; ".join(e.message.split(" Expected: ")[0] for e in exc.errors)
+            raise ConfigError(f"scale.executor_config: {reasons}") from None
+    return definitions
 
 
 def _location() -> dg.Definitions:

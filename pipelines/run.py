@@ -183,7 +183,7 @@ def run_refresh(
     }
     with _one_command_at_a_time(home), instance(home) as dagster:
         _settle_earlier_runs(dagster)
-        if corners.settings.scale.executor == "multiprocess":
+        if corners.settings.scale.executor != "in_process":
             with _location_of(corners):
                 result = dg.execute_job(
                     dg.reconstructable(refresh_job),

@@ -67,3 +67,7 @@ def test_the_fitmodel_benchmark_times_a_backtest_and_shards(tmp_path):
     out = run("benchmarks/fitmodel.py", "--shards", "1,3", *small, "--home", str(tmp_path / "h"))
     for count in (1, 3):
         assert re.search(rf"^{count} shard\(s\): .* largest process [\d,]+ MB$", out, re.M), out
+    home = ("--home", str(tmp_path / "h"))
+    out = run("benchmarks/fitmodel.py", "--shards-command", "2", *small, *home)
+    assert re.search(r"^corners rebuild, 2 shard\(s\) \(multiprocess\): [\d.]+ s; largest "
+                     r"process [\d,]+ MB", out, re.M), out  # fmt: skip

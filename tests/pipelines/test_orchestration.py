@@ -445,6 +445,57 @@ def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
     assert not unique_passed()
 
 
+def test_the_kubernetes_and_celery_executors_come_from_the_configuration(tmp_path, monkeypatch):
+    """The job's executor is the one `scale.executor` names, with `scale.executor_config`
+    checked against its schema when the definitions load; a missing package is named."""
+    from fitmodel.config import ConfigError
+
+    resource = CornersResource(home=str(tmp_path))
+
+    def executor(scale: dict) -> dict:
+        job = build_definitions(parse_config({"scale": scale}), resource).resolve_job_def(
+            "refresh_job"
+        )
+        return dg.validate_run_config(job, {})["execution"]
+
+    k8s = executor({"executor": "k8s", "max_concurrent": 3,
+                    "executor_config": {"job_namespace": "corners", "env_secrets": ["pg"]}})  # fmt: skip
+    assert k8s["k8s"]["job_namespace"] == "corners" and k8s["k8s"]["max_concurrent"] == 3
+    assert k8s["k8s"]["env_secrets"] == ["pg"]
+    celery = executor({"executor": "celery", "executor_config": {"broker": "pyamqp://q//"}})
+    assert celery["celery"]["broker"] == "pyamqp://q//"
+    # README's two examples are configurations these executors take.
+    import re
+
+    import yaml
+
+    examples = re.findall(r"```yaml\n(scale:\n.*?)```", (ROOT / "README.md").read_text(), re.S)
+    kinds = [yaml.safe_load(e)["scale"] for e in examples if "executor_config" in e]
+    assert [k["executor"] for k in kinds] == ["k8s", "celery"]
+    monkeypatch.setenv("CELERY_BROKER_URL", "pyamqp://guest@127.0.0.1//")
+    for scale in kinds:
+        assert scale["executor"] in executor(scale)
+    with pytest.raises(ConfigError, match=r'scale\.executor_config: .*"job_namespac"'):
+        executor({"executor": "k8s", "executor_config": {"job_namespac": "corners"}})
+    with pytest.raises(ConfigError, match="executor_config is for executor k8s or celery"):
+        executor({"executor": "multiprocess", "executor_config": {"broker": "x"}})
+    # Without the package, the command says which one to install (and runs nothing).
+    config = tmp_path / "celery.yaml"
+    config.write_text("scale: {executor: celery}\n")
+    blocked = (
+        "import sys; sys.modules['dagster_celery'] = None\n"
+        "from pipelines.cli.app import main; sys.exit(main(sys.argv[1:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocked, "--config", str(config), "refresh", "--home",
+         str(tmp_path / "home"), "--landing", str(tmp_path), "--as-of", AS_OF.isoformat()],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "scale.executor: celery needs the dagster-celery package" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_the_event_checks_audit_what_the_newest_ingest_stored(tmp_path):
     """A nightly ingest without meetings checks no meeting again; the communications it
     stored are each checked once."""
