@@ -23,7 +23,9 @@ from store.publish import published_as_of
 @failing_for_good
 def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
     settings = corners.settings
-    result = refresh_alerts(corners.layout, settings.alerts, settings.model.windows)
+    result = refresh_alerts(
+        corners.layout, settings.alerts, settings.model.windows, settings.scale.shards
+    )
     table = result.table
     open_now = table.filter(pl.col("status") == "open")
     context.log.info(

@@ -136,7 +136,8 @@ def run(
         progress.update(
             f"alerts: {len(candidate.alerts.rules)} rules, {progress.elapsed():.0f} s", force=True
         )
-        alerts = refresh_alerts(target, candidate.alerts, candidate.model.windows).table
+        windows, shards = candidate.model.windows, candidate.scale.shards
+        alerts = refresh_alerts(target, candidate.alerts, windows, shards).table
 
         progress.update(f"renewal gates and validation, {progress.elapsed():.0f} s", force=True)
         renewals = compute_from(
