@@ -227,9 +227,15 @@ def _candidate_path(home: Home, shard: int | None) -> Path:
     return home.path("fit_health_candidate") if shard is None else shards.shard_path(home, shard)
 
 
-def read_candidate(home: Home, shard: int | None = None) -> tuple[pl.DataFrame, Plan]:
-    """The candidate rows (or shard `shard`'s) and the plan they were computed for."""
-    return pl.read_delta(str(_candidate_path(home, shard))), candidate_plan(home, shard)
+def read_candidate(
+    home: Home, shard: int | None = None, columns: list[str] | None = None
+) -> tuple[pl.DataFrame, Plan]:
+    """The candidate rows (or shard `shard`'s; only `columns`, if given) and the plan they
+    were computed for."""
+    rows = pl.scan_delta(str(_candidate_path(home, shard)))
+    if columns is not None:
+        rows = rows.select(columns)
+    return rows.collect(), candidate_plan(home, shard)
 
 
 def candidate_plan(home: Home, shard: int | None = None) -> Plan:
