@@ -95,3 +95,18 @@ FIT_HEALTH = _columns(
 
 def fit_health_schema() -> pl.Schema:
     return pl.Schema({c.name: c.dtype for c in FIT_HEALTH})
+
+
+RESTATEMENT_SCHEMA = pl.Schema(
+    {
+        "partnership_id": pl.String(),
+        "as_of": pl.Date(),
+        "fit_score_before": pl.Float64(),
+        "fit_score_after": pl.Float64(),
+        "fit_score_change": pl.Float64(),
+        "band_before": pl.String(),
+        "band_after": pl.String(),
+        "changed_columns": pl.List(pl.String()),
+    }
+)
+"""One row per already published partnership-day whose values a refresh changed."""

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
+from fitmodel.columns import RESTATEMENT_SCHEMA
 from fitmodel.config import ModelConfig
 from fitmodel.indicators import DAY, Events, P
 from fitmodel.score import TIE, iter_fit_health
@@ -100,21 +101,6 @@ def replace_days(previous: pl.LazyFrame, fresh: pl.LazyFrame, start: date | None
     """`previous` with its days from `start` on replaced by `fresh` (what publishing does)."""
     kept = [] if start is None else [previous.filter(pl.col(DAY) < start)]
     return pl.concat([*kept, fresh]).sort(P, DAY)
-
-
-RESTATEMENT_SCHEMA = pl.Schema(
-    {
-        P: pl.String(),
-        DAY: pl.Date(),
-        "fit_score_before": pl.Float64(),
-        "fit_score_after": pl.Float64(),
-        "fit_score_change": pl.Float64(),
-        "band_before": pl.String(),
-        "band_after": pl.String(),
-        "changed_columns": pl.List(pl.String()),
-    }
-)
-"""One row per already published partnership-day whose values a refresh changed."""
 
 
 def restatements(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:

@@ -13,9 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from fitmodel.alerts import ALERT_SCHEMA
-from fitmodel.columns import FIT_HEALTH
+from fitmodel.columns import FIT_HEALTH, RESTATEMENT_SCHEMA
 from fitmodel.events import ENVELOPE, LINEAGE, STREAMS, stream_fields, stream_schema
-from fitmodel.incremental import RESTATEMENT_SCHEMA
 from fitmodel.notifications import ACTION_SCHEMA
 from fitmodel.validation import gates_schema, validation_schema
 
