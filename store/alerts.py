@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable
 
 from fitmodel.alerts import ALERT_SCHEMA, P, project, update
 from fitmodel.config import AlertsConfig, Windows
@@ -88,15 +88,8 @@ def refresh_alerts(
             for k in range(shards)
         ]
         table = pl.concat(parts).sort(P, "rule", "opened_on")
-    write_deltalake(
-        str(path),
-        table.to_arrow(),
-        mode="overwrite",
-        schema_mode="overwrite",
-        commit_properties=CommitProperties(
-            custom_metadata={SOURCE_KEY: str(version), RULES_KEY: key, MODE_KEY: mode}
-        ),
-    )
+    position = {SOURCE_KEY: str(version), RULES_KEY: key, MODE_KEY: mode}
+    delta.replace(path, table, CommitProperties(custom_metadata=position))
     return AlertsUpdate(table, mode, start, delta.version(path))
 
 

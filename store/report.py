@@ -130,8 +130,9 @@ def level_lines(fig: go.Figure, lines: list[tuple[float, str, str | None]], plot
                         "showarrow": False,
                     }
                 )
-    fig.update_layout(shapes=[*fig.layout.shapes, *shapes])
-    fig.update_layout(annotations=[*fig.layout.annotations, *labels])
+    fig.update_layout(
+        shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *labels]
+    )
 
 
 def _bands_over_time(history: pl.LazyFrame) -> str:
