@@ -10,7 +10,7 @@ from assets.guard import alone, failing_for_good
 from assets.resources import CornersResource
 from store import delta
 from store import publish as rf
-from store.catalog import EVENT_ASSETS
+from store.layout import EVENT_ASSETS
 
 
 class RefreshConfig(dg.Config):

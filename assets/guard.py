@@ -12,8 +12,8 @@ from contextlib import contextmanager
 import dagster as dg
 
 from store import delta
-from store.catalog import BACKTEST_LOCK
 from store.home import Home
+from store.layout import BACKTEST_LOCK
 
 IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,

@@ -6,10 +6,10 @@ import polars as pl
 from assets.columns import table_spec
 from assets.guard import alone, failing_for_good
 from assets.resources import CornersResource
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 from store import delta
-from store.catalog import EVENT_ASSETS
 from store.ingest import ingest
+from store.layout import EVENT_ASSETS
 
 
 def _spec(name: str, table: str) -> dg.AssetSpec:

@@ -39,7 +39,8 @@ import polars as pl  # noqa: E402
 
 from benchmarks.common import peak_rss_mb  # noqa: E402
 from fitmodel.config import ModelConfig  # noqa: E402
-from fitmodel.events import STREAMS, stream_schema  # noqa: E402
+from fitmodel.domain import STREAMS  # noqa: E402
+from fitmodel.events import stream_schema  # noqa: E402
 from fitmodel.score import TIE  # noqa: E402
 
 AS_OF = date(2026, 6, 30)

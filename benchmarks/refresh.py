@@ -29,7 +29,8 @@ import polars as pl  # noqa: E402
 from deltalake import write_deltalake  # noqa: E402
 
 from fitmodel.config import CornersConfig  # noqa: E402
-from fitmodel.events import EVENT_TYPES, STREAMS, stream_schema  # noqa: E402
+from fitmodel.domain import STREAMS  # noqa: E402
+from fitmodel.events import EVENT_TYPES, stream_schema  # noqa: E402
 from fitmodel.planning import Plan, model_hash  # noqa: E402
 from store.alerts import refresh_alerts  # noqa: E402
 from store.catalog import REGISTRY_SCHEMA  # noqa: E402

@@ -8,10 +8,11 @@ import polars as pl
 
 from assets.resources import CornersResource
 from checks.ge import Check, GreatExpectations, expect, recorded, run_checks
-from fitmodel.events import ENVELOPE, EVENT_TYPES, STREAMS, stream_fields
+from fitmodel.domain import STREAMS
+from fitmodel.events import ENVELOPE, EVENT_TYPES, stream_fields
 from store import delta
-from store.catalog import EVENT_ASSETS
 from store.ingest import newest_ingest
+from store.layout import EVENT_ASSETS
 
 
 def _expectations(stream: str) -> tuple:

@@ -7,15 +7,9 @@ derives from the declarations here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import polars as pl
 
-STREAMS = ("meetings", "escalations", "communications", "surveys", "governance")
-
-EARLIEST_DAY = date(1900, 1, 1)
-"""No event or registry date before this is accepted: a date of year 1 breaks date arithmetic
-and the grid it would span is nonsense."""
 CORNERS = ("culture", "operations", "strategy", "trust")
 DIMENSIONS = ("strategic_importance", "replaceability", "integration_depth", "risk_symmetry")
 """The 1–10 diagnostic (SPEC §9)."""

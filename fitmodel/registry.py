@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 
-from fitmodel.events import EARLIEST_DAY
-
-LATEST_DAY = date(2999, 12, 31)
-"""Registry dates must lie in EARLIEST_DAY..LATEST_DAY (a year-1 start would make a refresh
-span two thousand years of days)."""
+from fitmodel.domain import EARLIEST_DAY, LATEST_DAY
 
 REGISTRY_COLUMNS = (
     "partnership_id",

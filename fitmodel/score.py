@@ -235,7 +235,8 @@ def _rows(
 def fit_health_schema() -> pl.Schema:
     """The columns and types of fit-health rows (from the model itself, on no data)."""
     from fitmodel.config import ModelConfig
-    from fitmodel.events import STREAMS, stream_schema
+    from fitmodel.domain import STREAMS
+    from fitmodel.events import stream_schema
 
     events = Events(*(pl.LazyFrame(schema=stream_schema(s)) for s in STREAMS))
     registry = pl.LazyFrame(

@@ -14,14 +14,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from fitmodel.config import IngestConfig
-from fitmodel.events import (
-    EARLIEST_DAY,
-    ENVELOPE,
-    EVENT_TYPES,
-    FieldSpec,
-    type_fields,
-    types_with_field,
-)
+from fitmodel.domain import EARLIEST_DAY
+from fitmodel.events import ENVELOPE, EVENT_TYPES, FieldSpec, type_fields, types_with_field
 
 LINE_COLUMNS = {
     "stream": pl.String(),
@@ -36,7 +30,7 @@ LINE_COLUMNS = {
 ALL_FIELDS: list[FieldSpec] = [*ENVELOPE, *type_fields().values()]
 
 EARLIEST_INSTANT = datetime(EARLIEST_DAY.year, 1, 1, tzinfo=UTC)
-"""Events before this are `invalid_value:occurred_at` (`fitmodel.events.EARLIEST_DAY`)."""
+"""Events before this are `invalid_value:occurred_at` (`fitmodel.domain.EARLIEST_DAY`)."""
 
 
 def _tok(name: str) -> pl.Expr:

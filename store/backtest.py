@@ -30,8 +30,8 @@ from fitmodel.config import CornersConfig
 from fitmodel.validation import BANDS
 from store import delta
 from store.alerts import refresh_alerts
-from store.catalog import BACKTEST_LOCK
 from store.home import Home
+from store.layout import BACKTEST_LOCK
 from store.progress import Progress
 from store.publish import compute_candidate, last_publication, plan_refresh, write_publication
 from store.renewals import compute_from

@@ -1,47 +1,47 @@
-"""Every table corners keeps under `<home>`, declared once: its name, path, columns (with
-their meaning), partitioning, grain and the Dagster asset that writes it.
+"""What every table corners keeps under `<home>` holds: its columns, with their meaning, added
+to its place in `store.layout` (name, path, grain, partitioning, the asset that writes it).
 
-`Home.tables()`, `corners query`'s table names, the crash tests' list of tables, README's data
-layout and the Dagster column schema of every asset are all read from `CATALOG`.
+The Dagster column schema of every asset, the schemas every writer casts to, and the empty
+tables `corners query` shows before anything is written are all read from `CATALOG`; where a
+table lives and README's data layout from `store.layout.PLACES`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import polars as pl
 
 from fitmodel.alerts import ALERT_SCHEMA
 from fitmodel.columns import FIT_HEALTH, RESTATEMENT_SCHEMA
-from fitmodel.events import ENVELOPE, LINEAGE, STREAMS, stream_fields, stream_schema
+from fitmodel.domain import STREAMS
+from fitmodel.events import ENVELOPE, LINEAGE, stream_fields, stream_schema
 from fitmodel.notifications import ACTION_SCHEMA
 from fitmodel.validation import gates_schema, validation_schema
+from store.layout import PLACES, Place
 
 S, N, B, D = pl.String(), pl.Int64(), pl.Boolean(), pl.Date()
 T = pl.Datetime("us", "UTC")
 
+SQL_TYPES = {D: "DATE", S: "VARCHAR", N: "BIGINT"}
+"""The SQL type of a partition column's type."""
+
 
 @dataclass(frozen=True)
-class Table:
-    """One Delta table of a home."""
+class Table(Place):
+    """One Delta table of a home: its place and its columns."""
 
-    name: str
-    """Its name in `corners query` and in this catalog."""
-    path: str
-    """Where it lives, relative to the home."""
-    grain: str
-    """What one row is."""
-    columns: tuple[tuple[str, pl.DataType, str], ...]
+    columns: tuple[tuple[str, pl.DataType, str], ...] = ()
     """(name, type, meaning) of every column, in order."""
-    partition_by: tuple[str, ...] = ()
-    asset: str | None = None
-    """The Dagster asset that writes it (None: written by the command line or a step)."""
-    kind: str = field(default="table")
-    """`table`, or `log` (append-only history of what corners did)."""
-    uniform_files: bool = False
-    """Whether every file of a version has the table's columns (a change of columns rewrites
-    them all), so a reader need not unify the files' schemas."""
+
+    @classmethod
+    def at(cls, name: str, columns: tuple[tuple[str, pl.DataType, str], ...]) -> Table:
+        """The table at `PLACES[name]` with `columns`."""
+        place = PLACES[name]
+        for column, sql_type in place.partition_by:
+            dtype = dict((c, t) for c, t, _ in columns)[column]
+            assert SQL_TYPES[dtype] == sql_type, (name, column, dtype, sql_type)
+        return cls(**vars(place), columns=columns)
 
     @property
     def schema(self) -> pl.Schema:
@@ -50,9 +50,6 @@ class Table:
     @property
     def descriptions(self) -> dict[str, str]:
         return {name: text for name, _, text in self.columns}
-
-    def location(self, root: Path) -> Path:
-        return root / self.path
 
 
 def _with(schema: pl.Schema, described: dict[str, str]) -> tuple[tuple[str, pl.DataType, str]]:
@@ -88,16 +85,6 @@ def _field_meaning(spec) -> str:
     return {"bool": "true or false.", "str": "Text."}[spec.kind]
 
 
-EVENT_ASSETS = {
-    "meetings": "meeting_events",
-    "escalations": "escalation_events",
-    "communications": "communication_events",
-    "surveys": "survey_events",
-    "governance": "governance_events",
-}
-"""The Dagster asset of each event table."""
-
-
 def _event_table(stream: str) -> Table:
     described = {spec.name: _field_meaning(spec) for spec in ENVELOPE}
     described["event_id"] = "Globally unique event id (across all streams)."
@@ -106,20 +93,11 @@ def _event_table(stream: str) -> Table:
     described["source"] = "Where it came from (optional)."
     described |= {spec.name: _field_meaning(spec) for spec in stream_fields(stream)}
     described |= _LINEAGE
-    return Table(
-        stream,
-        f"events/{stream}",
-        f"One row per {EVENT_ASSETS[stream].removesuffix('_events')} event, append-only, "
-        "unique by event_id",
-        _with(stream_schema(stream), described),
-        asset=EVENT_ASSETS[stream],
-    )
+    return Table.at(stream, _with(stream_schema(stream), described))
 
 
-QUARANTINE = Table(
+QUARANTINE = Table.at(
     "quarantine",
-    "quarantine",
-    "One row per rejected landing line (file, line number), with every reason",
     (
         ("stream", S, "The stream folder the line was read from."),
         ("source_file", S, "The landing file, relative to the landing folder."),
@@ -132,13 +110,10 @@ QUARANTINE = Table(
         ("ingested_at", T, "When it was quarantined (UTC)."),
         ("ingest_batch", S, "The ingest batch that quarantined it."),
     ),
-    asset="quarantine",
 )
 
-REGISTRY = Table(
+REGISTRY = Table.at(
     "registry",
-    "registry",
-    "One row per partnership of the newest valid partnerships.csv",
     (
         ("partnership_id", S, "Unique partnership id."),
         ("name", S, "The partnership's name."),
@@ -153,14 +128,10 @@ REGISTRY = Table(
         ("file_hash", S, "SHA-256 of that file."),
         ("loaded_at", T, "When it replaced the previous registry (UTC)."),
     ),
-    asset="partnership_registry",
 )
 
-INGEST_LOG = Table(
+INGEST_LOG = Table.at(
     "ingest_log",
-    "ingest_log",
-    "One row per landing file per ingest batch: lines read and where they went "
-    "(kind file: first read; retry: quarantined lines moved, as signed counts)",
     (
         ("ingest_batch", S, "The ingest batch."),
         ("ingested_at", T, "When the ingest ran (UTC)."),
@@ -173,36 +144,23 @@ INGEST_LOG = Table(
         ("duplicates", N, "Lines dropped as duplicates of a stored event."),
         ("quarantined", N, "Lines quarantined (a retry counts the lines that left as negative)."),
     ),
-    kind="log",
 )
 
 _COMPUTED_AT = ("computed_at", T, "When the refresh that wrote the row computed it (UTC).")
 _FIT_HEALTH_COLUMNS = (*((c.name, c.dtype, c.description) for c in FIT_HEALTH), _COMPUTED_AT)
 
-CANDIDATE = Table(
+CANDIDATE = Table.at(
     "fit_health_candidate",
-    "candidate/fit_health",
-    "One row per partnership per day that the latest refresh recomputed, audited before "
-    "publication (its commit carries the refresh plan)",
     _FIT_HEALTH_COLUMNS,
-    asset="fit_health_candidate",
 )
 
-FIT_HEALTH_TABLE = Table(
+FIT_HEALTH_TABLE = Table.at(
     "fit_health",
-    "published/fit_health",
-    "One row per partnership per day from started_on to min(ended_on, as_of); each commit "
-    "carries the publication's position (as_of, first day, mode, watermark)",
     _FIT_HEALTH_COLUMNS,
-    partition_by=("as_of",),
-    asset="fit_health",
-    uniform_files=True,  # a change of the published columns rebuilds every day
 )
 
-ALERTS = Table(
+ALERTS = Table.at(
     "alerts",
-    "published/alerts",
-    "One row per alert episode: a run of days on which a rule holds for a partnership",
     _with(
         ALERT_SCHEMA,
         {
@@ -219,13 +177,10 @@ ALERTS = Table(
             "explanation": "One line: what holds, and the biggest driver of the trend.",
         },
     ),
-    asset="alerts",
 )
 
-RESTATEMENTS = Table(
+RESTATEMENTS = Table.at(
     "restatements",
-    "published/restatements",
-    "One row per already published partnership-day that a later publication changed",
     _with(
         pl.Schema(
             {
@@ -249,16 +204,10 @@ RESTATEMENTS = Table(
             "restated_at": "When it was recorded (UTC).",
         },
     ),
-    asset="fit_health",
-    kind="log",
 )
 
-OUTBOX = Table(
+OUTBOX = Table.at(
     "outbox",
-    "notifications/outbox",
-    "One row per alert transition (open, resolve, withdrawn) and sink to notify, append-only; "
-    "rows with an empty sink record a round's decision on an episode's opening (open: "
-    "notified; seen: left unnotified by the first round)",
     (
         ("key", S, "<alert_id>:<transition>: the idempotency key a sink sees."),
         ("alert_id", S, "The episode."),
@@ -275,15 +224,10 @@ OUTBOX = Table(
         ("as_of", D, "The as_of of the round that enqueued it."),
         ("enqueued_at", T, "When it was enqueued (UTC)."),
     ),
-    asset="alert_notifications",
-    kind="log",
 )
 
-DELIVERIES = Table(
+DELIVERIES = Table.at(
     "deliveries",
-    "notifications/deliveries",
-    "One row per outbox row per delivery round: delivered, failed (stays due) or dropped "
-    "(no longer due: acknowledged, resolved or gone before it was sent)",
     (
         ("key", S, "The outbox key."),
         ("sink", S, "The sink."),
@@ -295,14 +239,10 @@ DELIVERIES = Table(
         ("as_of", D, "The as_of of the round."),
         ("recorded_at", T, "When it was recorded (UTC)."),
     ),
-    asset="alert_notifications",
-    kind="log",
 )
 
-NOTIFICATION_RUNS = Table(
+NOTIFICATION_RUNS = Table.at(
     "notification_runs",
-    "notifications/runs",
-    "One row per notifying round: what it enqueued, delivered, failed, held and dropped",
     (
         ("as_of", D, "The as_of of the publication it followed."),
         ("enqueued", N, "Outbox rows enqueued (to sinks)."),
@@ -312,14 +252,10 @@ NOTIFICATION_RUNS = Table(
         ("dropped", N, "Transitions dropped (no longer due)."),
         ("ran_at", T, "When the round ran (UTC)."),
     ),
-    asset="alert_notifications",
-    kind="log",
 )
 
-ALERT_ACTIONS = Table(
+ALERT_ACTIONS = Table.at(
     "alert_actions",
-    "alert_actions",
-    "One row per ack or snooze of an alert, append-only",
     _with(
         ACTION_SCHEMA,
         {
@@ -334,7 +270,6 @@ ALERT_ACTIONS = Table(
             "recorded_at": "When (UTC).",
         },
     ),
-    kind="log",
 )
 
 _GATES = {
@@ -366,42 +301,25 @@ _VALIDATION = {
     "alert_recall": "Of the failed scored gates, the share with a critical alert open at G − h.",
     "alert_precision": "Of the scored gates with such an alert, the share that failed.",
 }
-_GATE_GRAIN = "One row per partnership and renewal gate on or before min(ended_on, as_of)"
-_VALIDATION_GRAIN = "One row per horizon: how the fit score h days before predicted the gates"
-
-RENEWAL_GATES = Table(
+RENEWAL_GATES = Table.at(
     "renewal_gates",
-    "published/renewal_gates",
-    _GATE_GRAIN + " (SPEC §10; columns per validation.horizons_days)",
     _with(gates_schema([30, 60, 90]), _GATES),
-    asset="renewal_gates",
 )
-VALIDATION = Table(
+VALIDATION = Table.at(
     "validation",
-    "published/validation",
-    _VALIDATION_GRAIN + " (SPEC §10; rewritten by every publication)",
     _with(validation_schema(), _VALIDATION),
-    asset="validation",
 )
-GATES_CANDIDATE = Table(
+GATES_CANDIDATE = Table.at(
     "renewal_gates_candidate",
-    "candidate/renewal_gates",
-    _GATE_GRAIN + ", as the latest refresh computed it, audited before publication",
     RENEWAL_GATES.columns,
-    asset="renewal_gates_candidate",
 )
-VALIDATION_CANDIDATE = Table(
+VALIDATION_CANDIDATE = Table.at(
     "validation_candidate",
-    "candidate/validation",
-    _VALIDATION_GRAIN + ", as the latest refresh computed it, audited before publication",
     VALIDATION.columns,
-    asset="validation_candidate",
 )
 
-CHECK_RESULTS = Table(
+CHECK_RESULTS = Table.at(
     "check_results",
-    "check_results",
-    "One row per data-quality check per run, append-only",
     (
         ("check_name", S, "The Dagster asset check."),
         ("asset", S, "The asset it checks."),
@@ -410,7 +328,6 @@ CHECK_RESULTS = Table(
         ("failed_expectations", S, "JSON: each failed expectation with sample rows."),
         ("checked_at", T, "When (UTC)."),
     ),
-    kind="log",
 )
 
 CATALOG: dict[str, Table] = {
@@ -435,31 +352,8 @@ CATALOG: dict[str, Table] = {
         CHECK_RESULTS,
     )
 }
-"""Every table, by name."""
-
-OTHER_PLACES = {
-    "landing/": "the default landing folder: partnerships.csv + <stream>/**/*.jsonl[.gz]",
-    "_staging/": "transient: sealed ingest batches being applied (crash recovery)",
-    "reports/<as_of>.html": "the fit-health report of each refresh (self-contained HTML)",
-    "dagster/": "the Dagster instance of this home (dagster.yaml, runs, logs)",
-    "candidate/fit_health_shards/<k>/": "with scale.shards > 1: shard k's candidate rows "
-    "(Delta; audited, then published with the others in one commit)",
-    "backtests/<name>/": "a backtest (corners backtest): published/<table>/ as a home's, "
-    "comparison/<frame>.parquet, report.html",
-}
-"""What a home holds besides tables."""
-
-BACKTEST_LOCK = ".backtest.lock"
-"""Held by a running backtest; a refresh run that finds it held stops before writing."""
-
-
-def layout_text() -> str:
-    """The data layout README shows (a test keeps README equal to it)."""
-    rows = [(f"{t.path}/", f"{t.name}: {t.grain}") for t in CATALOG.values()]
-    rows += list(OTHER_PLACES.items())
-    width = max(len(p) for p, _ in rows) + 2
-    return "\n".join(f"  {p:<{width}}{text}" for p, text in rows)
-
+"""Every table, by name, in `PLACES`' order."""
+assert list(CATALOG) == list(PLACES), "every place has its columns, and only places have them"
 
 QUARANTINE_SCHEMA = QUARANTINE.schema
 REGISTRY_SCHEMA = REGISTRY.schema

@@ -30,7 +30,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
-from store.catalog import QUARANTINE_SCHEMA
+from store.catalog import CATALOG, QUARANTINE_SCHEMA
 from store.home import Home
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def scan(path: Path, schema: pl.Schema, version: int | None = None) -> pl.LazyFr
 
 def scan_table(home: Home, name: str, version: int | None = None) -> pl.LazyFrame:
     """The catalog table `name` of `home`, or an empty frame of its columns."""
-    return scan(home.path(name), home.table(name).schema, version)
+    return scan(home.path(name), CATALOG[name].schema, version)
 
 
 def scan_events(home: Home, stream: str) -> pl.LazyFrame:

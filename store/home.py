@@ -1,11 +1,11 @@
-"""A corners home folder: where each table of the catalog lives under it."""
+"""A corners home folder: where each table lives under it (`store.layout`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.catalog import CATALOG, Table
+from store.layout import PLACES
 
 
 class HomeError(ValueError):
@@ -14,16 +14,13 @@ class HomeError(ValueError):
 
 @dataclass(frozen=True)
 class Home:
-    """The layout of a corners home folder (see `store.catalog`)."""
+    """The layout of a corners home folder (see `store.layout`)."""
 
     root: Path
 
-    def table(self, name: str) -> Table:
-        return CATALOG[name]
-
     def path(self, name: str) -> Path:
-        """Where the catalog table `name` lives."""
-        return CATALOG[name].location(self.root)
+        """Where the table `name` lives."""
+        return PLACES[name].location(self.root)
 
     def events(self, stream: str) -> Path:
         return self.path(stream)
@@ -58,7 +55,7 @@ class Home:
 
     def tables(self) -> dict[str, Path]:
         """Every table, by the name `corners query` gives it."""
-        return {name: table.location(self.root) for name, table in CATALOG.items()}
+        return {name: place.location(self.root) for name, place in PLACES.items()}
 
     def check(self) -> Home:
         """Refuse a home path that names a file (a missing folder is created when written)."""

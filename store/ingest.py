@@ -20,7 +20,8 @@ from pathlib import Path
 import polars as pl
 
 from fitmodel.config import CornersConfig
-from fitmodel.events import STREAMS, stream_schema
+from fitmodel.domain import STREAMS
+from fitmodel.events import stream_schema
 from fitmodel.registry import RegistryError, parse_registry
 from fitmodel.validate import LINE_COLUMNS, settle_duplicates
 from store import delta

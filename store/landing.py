@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 
 REGISTRY_FILE = "partnerships.csv"
 

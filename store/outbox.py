@@ -30,6 +30,7 @@ from deltalake import CommitProperties, write_deltalake
 from fitmodel.config import AlertsConfig
 from fitmodel.notifications import ACTION_SCHEMA, MARKER, SEVERITY_RANK, due, silenced
 from store import delta, sinks
+from store.catalog import CATALOG
 from store.home import Home
 
 logger = logging.getLogger("corners.alerts")
@@ -71,7 +72,7 @@ def _outcome(key, sink, outcome, as_of, *, message_key=None, attempts=0, status=
 def _append(home: Home, name: str, frame: pl.DataFrame, metadata: dict | None = None) -> None:
     write_deltalake(
         str(home.path(name)),
-        frame.cast(dict(home.table(name).schema)).to_arrow(),
+        frame.cast(dict(CATALOG[name].schema)).to_arrow(),
         mode="append",
         commit_properties=CommitProperties(custom_metadata=metadata) if metadata else None,
     )
@@ -105,7 +106,7 @@ def enqueue(home: Home, settings: AlertsConfig, alerts: pl.DataFrame, as_of: dat
     rows enqueued to sinks and the outcome rows of the drops."""
     for name in ("outbox", "deliveries"):  # empty tables, so they can be queried from the start
         if not delta.exists(home.path(name)):
-            _append(home, name, pl.DataFrame(schema=home.table(name).schema))
+            _append(home, name, pl.DataFrame(schema=CATALOG[name].schema))
     outbox = delta.scan_table(home, "outbox").collect()
     done = _done(home)
     admits = {name: sink.min_severity for name, sink in settings.sinks.items()}
@@ -188,7 +189,7 @@ def deliver(
 def record(home: Home, outcomes: list[dict], report: NotifyReport) -> None:
     """Step 4: the outcomes, then the round."""
     if outcomes:
-        _append(home, "deliveries", pl.DataFrame(outcomes, schema=home.table("deliveries").schema))
+        _append(home, "deliveries", pl.DataFrame(outcomes, schema=CATALOG["deliveries"].schema))
     run = {
         "as_of": report.as_of,
         "enqueued": report.enqueued,

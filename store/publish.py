@@ -31,7 +31,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from fitmodel.columns import fit_health_schema
 from fitmodel.config import CornersConfig
-from fitmodel.events import EARLIEST_DAY, STREAMS
+from fitmodel.domain import EARLIEST_DAY, STREAMS
 from fitmodel.incremental import recompute, restatements
 from fitmodel.indicators import Events
 from fitmodel.planning import Facts, Plan, decide, model_hash, needs_publication
@@ -322,7 +322,7 @@ def _covered(home: Home) -> int:
 
 def _restated_by(home: Home, version: int, plan: Plan, before: Plan | None) -> pl.DataFrame:
     """The days publication `version` changed among those the one before it had published."""
-    schema = home.table("restatements").schema
+    schema = CATALOG["restatements"].schema
     if plan.start is None or before is None or plan.start > before.as_of:
         return pl.DataFrame(schema=schema)
     path = str(home.path("fit_health"))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import polars as pl
 from deltalake import write_deltalake
 
+from store.catalog import CATALOG
 from store.home import Home
 
 
@@ -37,5 +38,5 @@ def record(home: Home, asset: str, outcomes: list[CheckOutcome]) -> None:
         }
         for o in outcomes
     ]
-    frame = pl.DataFrame(rows, schema=home.table("check_results").schema)
+    frame = pl.DataFrame(rows, schema=CATALOG["check_results"].schema)
     write_deltalake(str(home.path("check_results")), frame.to_arrow(), mode="append")

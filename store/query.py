@@ -5,50 +5,65 @@ current Delta version (`DeltaTable.file_uris()`), read by DuckDB itself, so its 
 the files' statistics and partition values (no Arrow dataset is built). A table that does not
 exist yet is an empty one with its catalog columns, so every table can be queried from the
 start. `refresh_log` is read from the fit-health table's history.
+
+A query shown as a table needs neither polars nor pyarrow (DuckDB renders it, streaming the
+rows it shows); they are imported only to write a file, to make an empty table, or for the
+backtests' and `refresh_log`'s sources, so a query starts in the time DuckDB itself does.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 from deltalake import DeltaTable
 
-from store import delta
-from store.catalog import CATALOG
 from store.home import Home
+from store.layout import PLACES
+
+if TYPE_CHECKING:
+    import polars as pl
 
 VIEWS = {"refresh_log": "One row per fit-health publication (from the table's Delta history)"}
 """Names `corners query` knows beside the catalog's tables."""
 
-_DUCKDB_TYPES = {pl.Date(): "DATE", pl.String(): "VARCHAR", pl.Int64(): "BIGINT"}
+KNOWN = ", ".join([*PLACES, *VIEWS, "backtests.<name>.<table>"])
 
 
 class QueryError(ValueError):
     """A query that cannot run; the message is DuckDB's or names what is wrong."""
 
 
+def _words(sql: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+
+
 def names_in(sql: str) -> list[str]:
     """The known table names a query mentions (as words, case-insensitive)."""
-    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
-    return [n for n in [*CATALOG, *VIEWS] if n in words]
+    words = _words(sql)
+    return [n for n in [*PLACES, *VIEWS] if n in words]
 
 
-def _parquet(
-    files: list[str], partition_by: tuple[str, ...], schema: pl.Schema, uniform: bool = False
-) -> str:
+def _parquet(files: list[str], partition_by: tuple[tuple[str, str], ...], uniform: bool) -> str:
     """A DuckDB source over the Parquet files of a table (unless the files are `uniform`,
     DuckDB reads every file's footer first to unify their columns: 0.28 s more for a count
     over fit_health's 1,095 day files)."""
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     options = "" if uniform else ", union_by_name = true"
     if partition_by:
-        types = ", ".join(f"'{c}': '{_DUCKDB_TYPES[schema[c]]}'" for c in partition_by)
+        types = ", ".join(f"'{column}': '{sql_type}'" for column, sql_type in partition_by)
         options += f", hive_partitioning = true, hive_types = {{{types}}}"
     return f"read_parquet([{listed}]{options})"
+
+
+def _files(path: Path) -> list[str]:
+    return DeltaTable(str(path)).file_uris() if DeltaTable.is_deltatable(str(path)) else []
 
 
 def _register(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
@@ -57,13 +72,16 @@ def _register(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
 
         con.register(name, refresh_log(home).to_arrow())
         return
-    table = CATALOG[name]
-    path = home.path(name)
-    files = DeltaTable(str(path)).file_uris() if delta.exists(path) else []
+    place = PLACES[name]
+    files = _files(home.path(name))
     if not files:
-        con.register(name, pl.DataFrame(schema=table.schema).to_arrow())
+        import polars as pl
+
+        from store.catalog import CATALOG
+
+        con.register(name, pl.DataFrame(schema=CATALOG[name].schema).to_arrow())
         return
-    source = _parquet(files, table.partition_by, table.schema, table.uniform_files)
+    source = _parquet(files, place.partition_by, place.uniform_files)
     con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {source}')
 
 
@@ -81,16 +99,17 @@ def _register_backtests(con: duckdb.DuckDBPyConnection, home: Home) -> None:
         con.execute(f"CREATE SCHEMA {schema}")
         for table, path in places.items():
             if path.suffix == ".parquet":
-                source = _parquet([str(path)], (), pl.Schema())
+                source = _parquet([str(path)], (), uniform=False)
             else:
-                spec = CATALOG[table]
-                uris = DeltaTable(str(path)).file_uris()
-                source = _parquet(uris, spec.partition_by, spec.schema, spec.uniform_files)
+                place = PLACES[table]
+                source = _parquet(_files(path), place.partition_by, place.uniform_files)
             con.execute(f"CREATE VIEW {schema}.{_quoted(table)} AS SELECT * FROM {source}")
 
 
-def run_query(home: Home, sql: str) -> pl.DataFrame:
-    """Run `sql` over the tables it names."""
+@contextmanager
+def relation(home: Home, sql: str) -> Iterator[duckdb.DuckDBPyRelation | None]:
+    """The relation of `sql` over the tables it names (None for a statement with no rows),
+    open for the block; DuckDB's errors, when planning or reading, become `QueryError`."""
     if not sql.strip():
         raise QueryError(
             'the query is empty: give one SQL statement, e.g. "SELECT count(*) FROM fit_health"'
@@ -99,22 +118,36 @@ def run_query(home: Home, sql: str) -> pl.DataFrame:
     try:
         for name in names_in(sql):
             _register(con, home, name)
-        if "backtests" in {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}:
+        if "backtests" in _words(sql):
             _register_backtests(con, home)
-        try:
-            result = con.sql(sql)
-            if result is None:
-                return pl.DataFrame()
-            return result.pl()
-        except duckdb.Error as exc:
-            known = ", ".join([*CATALOG, *VIEWS, "backtests.<name>.<table>"])
-            raise QueryError(f"{exc}\n(tables: {known})") from None
+        yield con.sql(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"{exc}\n(tables: {KNOWN})") from None
     finally:
         con.close()
 
 
+def run_query(home: Home, sql: str) -> pl.DataFrame:
+    """All the rows of `sql` as a frame."""
+    import polars as pl
+
+    with relation(home, sql) as rows:
+        return pl.DataFrame() if rows is None else rows.pl()
+
+
+def show(rows: duckdb.DuckDBPyRelation | None, limit: int) -> None:
+    """Print `rows` as an aligned table: at most `limit` rows (the first and last halves)
+    and as many columns as the terminal's width holds, with the counts of both."""
+    if rows is None:
+        return
+    width = shutil.get_terminal_size((200, 24)).columns
+    rows.show(max_width=width, max_rows=limit, max_col_width=60)
+
+
 def _flat(frame: pl.DataFrame) -> pl.DataFrame:
     """Lists and structs as JSON text: a CSV cell holds one value."""
+    import polars as pl
+
     nested = [c for c, t in frame.schema.items() if isinstance(t, (pl.List, pl.Struct, pl.Array))]
     if not nested:
         return frame
@@ -124,13 +157,16 @@ def _flat(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_result(frame: pl.DataFrame, fmt: str, output: str | None) -> None:
+def write_result(home: Home, sql: str, fmt: str, output: str | None) -> None:
+    """Write every row of `sql` as csv, json (one object per line) or parquet, to `output` or
+    (csv, json) standard output."""
     target = Path(output) if output else None
     if target is not None and not target.parent.is_dir():
         raise QueryError(f"--output {output}: the folder {target.parent} does not exist")
+    if fmt == "parquet" and target is None:
+        raise QueryError("--format parquet needs --output FILE")
+    frame = run_query(home, sql)
     if fmt == "parquet":
-        if target is None:
-            raise QueryError("--format parquet needs --output FILE")
         frame.write_parquet(target)
     elif fmt == "csv":
         _flat(frame).write_csv(target or sys.stdout)

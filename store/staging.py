@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 from store import delta
 from store.crash import crashpoint
 from store.home import Home

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import polars as pl
 import pyarrow as pa
 
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 from store import delta
 from store.home import Home
 from store.staging import Batch

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-from fitmodel.events import EARLIEST_DAY
-from fitmodel.registry import LATEST_DAY
+from fitmodel.domain import EARLIEST_DAY, LATEST_DAY
 
 EXIT_OK, EXIT_INPUT, EXIT_FAIL = 0, 1, 2
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import click
-import polars as pl
 
 from pipelines.cli.options import EXIT_OK, App, CliError, command_options, count, examples
-from store.catalog import CATALOG
-from store.query import VIEWS, run_query, write_result
+from store.layout import PLACES
+from store.query import VIEWS, relation, show, write_result
 
-TABLES = ", ".join([*CATALOG, *VIEWS])
+TABLES = ", ".join([*PLACES, *VIEWS])
 
 
 @click.command(
     help="Run DuckDB SQL over the tables of the home: "
     + TABLES
-    + ". Prints an aligned table, or writes csv (lists as JSON text), json (one object per "
+    + ". Prints an aligned table (as many columns as the terminal holds; the footer counts "
+    "rows and columns), or writes every row as csv (lists as JSON text), json (one object per "
     "line) or parquet.",
     epilog=examples(
         """
@@ -38,24 +38,15 @@ TABLES = ", ".join([*CATALOG, *VIEWS])
     type=count(1, 10_000_000),
     default=50,
     show_default=True,
-    help="rows shown as a table",
+    help="rows shown as a table (the first and last halves)",
 )
 @command_options
 def query(app: App, sql: str, fmt: str, output: str | None, limit: int):
-    frame = run_query(app.home, sql)
-    if fmt == "table":
-        if output:
-            raise CliError("--output needs --format csv, json or parquet")
-        with pl.Config(
-            tbl_rows=limit,
-            tbl_cols=-1,
-            fmt_str_lengths=60,
-            tbl_hide_dataframe_shape=True,
-            tbl_width_chars=200,
-        ):
-            click.echo(frame.head(limit))
-        if frame.height > limit:
-            click.echo(f"({frame.height:,} rows; {limit} shown, use --limit or --format)")
+    if fmt != "table":
+        write_result(app.home, sql, fmt, output)
         return EXIT_OK
-    write_result(frame, fmt, output)
+    if output:
+        raise CliError("--output needs --format csv, json or parquet")
+    with relation(app.home, sql) as rows:
+        show(rows, limit)
     return EXIT_OK

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from fitmodel.config import ModelConfig
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 from fitmodel.incremental import first_affected_day, recompute, replace_days
 from fitmodel.indicators import Events
 from fitmodel.score import fit_health

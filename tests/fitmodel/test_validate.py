@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from fitmodel.config import IngestConfig
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 from fitmodel.validate import LINE_COLUMNS, settle_duplicates, validate
 from store.tokens import check_stream, extract
 from tests.helpers import (

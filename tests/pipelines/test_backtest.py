@@ -16,8 +16,8 @@ from fitmodel.config import DEFAULT_RULES
 from pipelines.instance import instance
 from store import backtest, delta
 from store.backtest_report import CHARTS
-from store.catalog import BACKTEST_LOCK
 from store.home import Home
+from store.layout import BACKTEST_LOCK
 from store.sample import write_sample
 from store.settings import load_config
 from tests.helpers import corners

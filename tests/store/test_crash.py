@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from fitmodel.config import CornersConfig
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 from store.catalog import CATALOG
 from store.crash import CRASH_ENV
 from store.delta import exists

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fitmodel.config import CornersConfig, IngestConfig
-from fitmodel.events import STREAMS
+from fitmodel.domain import STREAMS
 from store.home import Home
 from store.ingest import accounting, ingest
 from tests.helpers import communication, meeting, write_registry
