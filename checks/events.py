@@ -113,29 +113,25 @@ def audit_events(
     )
     rows = rows.with_columns(pl.lit(duplicated).alias("duplicated_ids"))
     checks = checks_for(stream, tolerance_days)
-    return run_checks({"rows": rows}, checks, {"rows": ["event_id"]})
+    return run_checks({"rows": rows}, checks, {"rows": ["event_id"]}, EVENT_ASSETS[stream])
 
 
-def _check_factory(stream: str):
-    checks = checks_for(stream, 1.0)  # the names and descriptions; the bound comes at run time
-
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(c.name, asset=EVENT_ASSETS[stream], description=c.description)
-            for c in checks
-        ],
-        name=f"{EVENT_ASSETS[stream]}_checks",
-    )
-    def _checks(corners: CornersResource, great_expectations: GreatExpectations):
-        home = corners.layout
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(c.name, asset=EVENT_ASSETS[stream], description=c.description)
+        for stream in STREAMS
+        for c in checks_for(stream, 1.0)  # the names and descriptions; the bound comes at run time
+    ],
+    name="event_checks",
+)
+def event_checks(corners: CornersResource, great_expectations: GreatExpectations):
+    """Every event table's checks in one step: on an executor that starts a process per step,
+    one start-up (and one import of Great Expectations) instead of one per stream."""
+    home = corners.layout
+    newest = newest_ingest(home)
+    tolerance = corners.settings.ingest.future_tolerance_days
+    for stream in STREAMS:
         table = delta.scan_events(home, stream)
-        newest = newest_ingest(home)
-        tolerance = corners.settings.ingest.future_tolerance_days
         yield from recorded(
-            corners.layout, EVENT_ASSETS[stream], audit_events(table, stream, tolerance, newest)
+            home, EVENT_ASSETS[stream], audit_events(table, stream, tolerance, newest)
         )
-
-    return _checks
-
-
-EVENT_CHECKS = [_check_factory(s) for s in STREAMS]

@@ -106,9 +106,13 @@ def _batch(frame: pl.DataFrame, name: str):
 
 
 def run_checks(
-    frames: dict[str, pl.DataFrame], checks: list[Check], key_columns: dict[str, list[str]]
+    frames: dict[str, pl.DataFrame],
+    checks: list[Check],
+    key_columns: dict[str, list[str]],
+    asset: str | None = None,
 ) -> list[dg.AssetCheckResult]:
-    """Validate each frame once against every expectation of the checks that use it."""
+    """Validate each frame once against every expectation of the checks that use it (the
+    results name `asset` when given: a step checking several assets must)."""
     results: list[dg.AssetCheckResult] = []
     for frame_name, frame in frames.items():
         mine = [c for c in checks if c.frame == frame_name]
@@ -144,7 +148,7 @@ def run_checks(
                 raise RuntimeError(
                     f"{check.name}: expected {len(check.expectations)} results, got {len(group)}"
                 )
-            results.append(_result(check, group, frame))
+            results.append(_result(check, group, frame, asset))
     return results
 
 
@@ -196,7 +200,7 @@ def _describe(result) -> dict:
     }
 
 
-def _result(check: Check, group, frame: pl.DataFrame) -> dg.AssetCheckResult:
+def _result(check: Check, group, frame: pl.DataFrame, asset: str | None) -> dg.AssetCheckResult:
     # Sample rows hold pandas timestamps and numpy values: make them plain JSON.
     failed = json.loads(json.dumps([_describe(r) for r in group if not r.success], default=str))
     metadata = {
@@ -205,6 +209,7 @@ def _result(check: Check, group, frame: pl.DataFrame) -> dg.AssetCheckResult:
         "failed_expectations": dg.MetadataValue.json(failed),
     }
     return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(asset) if asset else None,
         check_name=check.name,
         passed=not failed,
         metadata=metadata,

@@ -20,7 +20,7 @@ from assets.renewals import renewal_candidates, renewal_publication
 from assets.report import fit_health_report
 from assets.resources import CornersResource
 from checks.alerts import alerts_checks
-from checks.events import EVENT_CHECKS
+from checks.events import event_checks
 from checks.fit_health import fit_health_candidate_checks, shard_checks
 from checks.ge import GreatExpectations
 from checks.renewals import renewal_checks
@@ -56,7 +56,7 @@ def checks_for(config: CornersConfig, assets: list[dg.AssetsDefinition]) -> list
     else:
         by_key = {k.path[-1]: a for a in assets for k in a.keys}
         fit = [shard_checks(by_key[shard_key(k)], k, count) for k in range(count)]
-    return [*fit, *EVENT_CHECKS, alerts_checks, renewal_checks]
+    return [*fit, event_checks, alerts_checks, renewal_checks]
 
 
 ASSETS = assets_for(CornersConfig())

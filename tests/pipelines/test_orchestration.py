@@ -422,7 +422,7 @@ def test_explain_prints_the_change_by_component_and_the_events_behind_it(refresh
 
 
 def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
-    from checks.events import EVENT_CHECKS
+    from checks.events import event_checks
     from store.delta import append
 
     landing = tmp_path / "landing"
@@ -430,11 +430,10 @@ def test_the_event_id_check_catches_an_id_stored_twice(tmp_path):
     home = Home(tmp_path / "home")
     corners("ingest", "--home", str(home.root), "--landing", str(landing), "--quiet", check=True)
     resource = CornersResource(home=str(home.root), landing=str(landing))
-    check = next(c for c in EVENT_CHECKS if "meeting" in c.node_def.name)
 
     def unique_passed() -> bool:
-        results = list(check(corners=resource, great_expectations=GreatExpectations()))
-        return next(r for r in results if r.check_name.endswith("unique_event_id")).passed
+        results = list(event_checks(corners=resource, great_expectations=GreatExpectations()))
+        return next(r for r in results if r.check_name == "meeting_events_unique_event_id").passed
 
     assert unique_passed()
     stored = pl.read_delta(str(home.events("meetings")))
@@ -499,7 +498,7 @@ def test_the_kubernetes_and_celery_executors_come_from_the_configuration(tmp_pat
 def test_the_event_checks_audit_what_the_newest_ingest_stored(tmp_path):
     """A nightly ingest without meetings checks no meeting again; the communications it
     stored are each checked once."""
-    from checks.events import EVENT_CHECKS
+    from checks.events import event_checks
 
     landing = tmp_path / "landing"
     write_sample(landing, partnerships=2, days=40, seed=1, end=AS_OF)
@@ -509,10 +508,10 @@ def test_the_event_checks_audit_what_the_newest_ingest_stored(tmp_path):
     resource = CornersResource(home=str(home.root), landing=str(landing))
 
     def checked(stream: str) -> dict[str, tuple[bool, int]]:
-        check = next(c for c in EVENT_CHECKS if stream in c.node_def.name)
         return {
             r.check_name: (r.passed, r.metadata["rows_checked"].value)
-            for r in check(corners=resource, great_expectations=GreatExpectations())
+            for r in event_checks(corners=resource, great_expectations=GreatExpectations())
+            if r.check_name.startswith(stream)
         }
 
     stored = pl.read_delta(str(home.events("meetings"))).height
