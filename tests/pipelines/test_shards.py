@@ -110,3 +110,32 @@ def test_changing_the_number_of_shards_rebuilds_on_the_multiprocess_executor(hom
     shards = [starts[f"fit_health_candidate_shard_{k}"] for k in (0, 1)]
     assert len(set(shards)) == 2
     assert not set(shards) & {int(run.tags["corners/pid"]), starts["fit_health"]}
+
+
+def test_the_step_processes_fork_from_a_server_that_runs_no_thread():
+    """The multiprocess executor forks each step from a server that imported
+    `pipelines.worker`: that import must start no thread (a fork keeps a thread's locks, not
+    the thread) and load no frame library, whose own threads would deadlock a step."""
+    import subprocess
+    import sys
+
+    import dagster as dg
+
+    from assets.resources import CornersResource
+    from fitmodel.config import parse_config
+    from pipelines.definitions import build_definitions
+    from tests.helpers import ROOT
+
+    config = parse_config({"scale": {"shards": 2, "executor": "multiprocess"}})
+    job = build_definitions(config, CornersResource(home="h")).resolve_job_def("refresh_job")
+    execution = dg.validate_run_config(job, {})["execution"]
+    start = execution["multiprocess"]["start_method"]
+    assert start == {"forkserver": {"preload_modules": ["pipelines.worker"]}}
+    probe = (
+        "import os, sys, pipelines.worker\n"
+        "print(len(os.listdir('/proc/self/task')), sorted(m for m in ('polars', 'pyarrow', "
+        "'deltalake', 'duckdb', 'great_expectations', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.split(maxsplit=1)  # fmt: skip
+    assert out == ["1", "[]\n"]
