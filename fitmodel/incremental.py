@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from fitmodel.columns import RESTATEMENT_SCHEMA
-from fitmodel.config import ModelConfig
 from fitmodel.indicators import DAY, Events, P
 from fitmodel.score import TIE, iter_fit_health
+
+if TYPE_CHECKING:
+    from fitmodel.config import ModelConfig
 
 
 def first_affected_day(affected: date | None, previous_as_of: date | None) -> date | None:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from fitmodel import governance
-from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS
+
+if TYPE_CHECKING:
+    from fitmodel.config import ModelConfig
 
 P = "partnership_id"
 DAY = "as_of"

@@ -17,9 +17,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from fitmodel.config import ModelConfig
 from fitmodel.incremental import first_affected_day
+
+if TYPE_CHECKING:
+    from fitmodel.config import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from fitmodel.columns import COMPONENTS
-from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS
 from fitmodel.indicators import (
     DAY,
@@ -19,6 +19,9 @@ from fitmodel.indicators import (
     daily_inputs,
     grid_indicators,
 )
+
+if TYPE_CHECKING:
+    from fitmodel.config import ModelConfig
 
 TIE = 1e-9
 """Float noise allowance: changes this close to the most negative one tie with it (the first

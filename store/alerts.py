@@ -12,17 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from fitmodel.alerts import ALERT_SCHEMA, P, project, update
-from fitmodel.config import AlertsConfig, Windows
+from fitmodel.notifications import ACTION_SCHEMA
 from store import delta
-from store.home import Home
 from store.publish import positions
 from store.shards import shard_of
+
+if TYPE_CHECKING:
+    from fitmodel.config import AlertsConfig, Windows
+    from store.home import Home
 
 SOURCE_KEY, RULES_KEY, MODE_KEY = "corners_fit_health_version", "corners_rules", "corners_mode"
 
@@ -136,3 +140,33 @@ def one(home: Home, alert_id: str) -> dict | None:
     """The alerts table's row of `alert_id`, or None."""
     found = read_alerts(home).filter(pl.col("alert_id") == alert_id)
     return found.row(0, named=True) if found.height else None
+
+
+def record_action(
+    home: Home,
+    alert: dict,
+    action: str,
+    actor: str,
+    until: date | None = None,
+    reason: str | None = None,
+) -> dict:
+    """Append an `ack` or `snooze` of `alert` (a row of the alerts table) to alert_actions,
+    which the outbox reads to silence its transitions (`fitmodel.notifications.silenced`)."""
+    at = datetime.now(UTC)
+    row = {
+        "action_id": f"{alert['alert_id']}:{action}:{at.isoformat()}",
+        "alert_id": alert["alert_id"],
+        "partnership_id": alert["partnership_id"],
+        "action": action,
+        "severity": alert["severity"],
+        "until": until,
+        "reason": reason,
+        "actor": actor,
+        "recorded_at": at,
+    }
+    write_deltalake(
+        str(home.path("alert_actions")),
+        pl.DataFrame([row], schema=ACTION_SCHEMA).to_arrow(),
+        mode="append",
+    )
+    return row

@@ -28,7 +28,7 @@ import polars as pl
 from deltalake import CommitProperties, write_deltalake
 
 from fitmodel.config import AlertsConfig
-from fitmodel.notifications import ACTION_SCHEMA, MARKER, SEVERITY_RANK, due, silenced
+from fitmodel.notifications import MARKER, SEVERITY_RANK, due, silenced
 from store import delta, sinks
 from store.catalog import CATALOG
 from store.home import Home
@@ -234,31 +234,3 @@ def notify(
     outcomes += deliver(settings, sendable, as_of, log, sleep, report)
     record(home, outcomes, report)
     return report
-
-
-# --- ack and snooze ------------------------------------------------------------------------
-
-
-def record_action(
-    home: Home,
-    alert: dict,
-    action: str,
-    actor: str,
-    until: date | None = None,
-    reason: str | None = None,
-) -> dict:
-    """Append an `ack` or `snooze` of `alert` (a row of the alerts table)."""
-    at = _now()
-    row = {
-        "action_id": f"{alert['alert_id']}:{action}:{at.isoformat()}",
-        "alert_id": alert["alert_id"],
-        "partnership_id": alert["partnership_id"],
-        "action": action,
-        "severity": alert["severity"],
-        "until": until,
-        "reason": reason,
-        "actor": actor,
-        "recorded_at": at,
-    }
-    _append(home, "alert_actions", pl.DataFrame([row], schema=ACTION_SCHEMA))
-    return row

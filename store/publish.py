@@ -30,7 +30,6 @@ import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from fitmodel.columns import fit_health_schema
-from fitmodel.config import CornersConfig
 from fitmodel.domain import EARLIEST_DAY, STREAMS
 from fitmodel.incremental import recompute, restatements
 from fitmodel.indicators import Events
@@ -38,10 +37,12 @@ from fitmodel.planning import Facts, Plan, decide, model_hash, needs_publication
 from store import delta, shards
 from store.catalog import CATALOG
 from store.crash import crashpoint
-from store.home import Home
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from fitmodel.config import CornersConfig
+    from store.home import Home
 
 CHUNK = 1_250_000
 """Partnership-days per grid chunk in the fit model (bounds memory on large stores)."""

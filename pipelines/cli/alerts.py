@@ -11,7 +11,6 @@ import polars as pl
 from pipelines.cli.options import DAY, EXIT_OK, App, CliError, command_options, count, examples
 from store import alerts as table
 from store import delta
-from store.outbox import record_action
 
 
 def _require_table(app: App) -> None:
@@ -83,7 +82,7 @@ def alerts(app: App, open_only: bool, owner: str | None, limit: int):
 def ack(app: App, alert_id: str, reason: str | None, by: str | None):
     alert = _alert(app, alert_id)
     actor = by or _who()
-    record_action(app.home, alert, "ack", actor, reason=reason)
+    table.record_action(app.home, alert, "ack", actor, reason=reason)
     click.echo(f"acknowledged {alert['alert_id']} ({alert['status']}) as {actor}")
     return EXIT_OK
 
@@ -106,7 +105,7 @@ def snooze(app: App, alert_id: str, until: date, reason: str | None, by: str | N
             f"--until {until} is before the alert's last day {alert['last_seen_on']}: the "
             "snooze would have no effect"
         )
-    record_action(app.home, alert, "snooze", by or _who(), until=until, reason=reason)
+    table.record_action(app.home, alert, "snooze", by or _who(), until=until, reason=reason)
     click.echo(
         f"snoozed {alert['alert_id']} through {until}: no {alert['severity']} or lower "
         f"notifications for {alert['partnership_id']} until then"

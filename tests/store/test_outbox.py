@@ -9,6 +9,7 @@ import polars as pl
 
 from fitmodel.alerts import ALERT_SCHEMA
 from fitmodel.config import parse_config
+from store import alerts as alerts_table
 from store import outbox as nt
 from store.home import Home
 from tests.sinks import Sink, free_port
@@ -250,7 +251,9 @@ def test_a_snooze_holds_the_partnerships_notifications_until_it_ends_or_severity
     with Sink() as web:
         config = settings({"ops": hook(web)})
         nt.notify(home, config, table(warning), D)
-        nt.record_action(home, warning, "snooze", "ana", until=D + timedelta(days=4), reason="QBR")
+        alerts_table.record_action(
+            home, warning, "snooze", "ana", until=D + timedelta(days=4), reason="QBR"
+        )
 
         d1, d2, d3 = (D + timedelta(days=n) for n in (1, 2, 3))
         quiet = alert("P1", "gone_quiet", d2)
@@ -282,7 +285,7 @@ def test_an_acknowledged_alerts_unsent_opening_is_dropped_and_nothing_follows_it
     config = settings({"ops": hook(f"http://127.0.0.1:{port}/hook")})
     opened = alert("P1", "at_risk", D, severity="critical")
     assert nt.notify(home, config, table(opened), D).failed == 1
-    nt.record_action(home, opened, "ack", "ana", reason="on it")
+    alerts_table.record_action(home, opened, "ack", "ana", reason="on it")
     with Sink(port=port) as web:
         report = nt.notify(home, config, table(opened), D + timedelta(days=1))
         assert (report.dropped, report.delivered) == (1, 0) and web.received == []
@@ -299,7 +302,7 @@ def test_an_acknowledged_alert_that_was_sent_still_gets_its_resolution(home):
         config = settings({"ops": hook(web)})
         opened = alert("P1", "at_risk", D, severity="critical")
         nt.notify(home, config, table(opened), D)
-        nt.record_action(home, opened, "ack", "ana")
+        alerts_table.record_action(home, opened, "ack", "ana")
         resolved = alert("P1", "at_risk", D, severity="critical", resolved=D + timedelta(days=1))
         assert nt.notify(home, config, table(resolved), D + timedelta(days=1)).delivered == 1
         assert web.keys() == ["P1:at_risk:2025-06-01:open", "P1:at_risk:2025-06-01:resolve"]
