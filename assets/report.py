@@ -6,7 +6,6 @@ from assets.alerts import alert_notifications
 from assets.guard import failing_for_good
 from assets.resources import CornersResource
 from store.publish import published_as_of
-from store.report import build_report
 
 
 @dg.asset(
@@ -20,6 +19,10 @@ from store.report import build_report
 def fit_health_report(
     context: dg.AssetExecutionContext, corners: CornersResource
 ) -> dg.MaterializeResult:
+    # Here, not at the top: plotly's import (0.2 s) then costs only this step's process on
+    # an executor that starts one per step, not every step's.
+    from store.report import build_report
+
     home = corners.layout
     as_of = published_as_of(home)
     path = build_report(home, corners.settings, as_of)
