@@ -7,21 +7,18 @@ from assets.columns import column_schema
 from assets.fit import fit_health
 from assets.guard import failing_for_good
 from assets.resources import CornersResource
-from store.alerts import read_alerts, refresh_alerts
+from store.alerts import project_shard_step, read_alerts, refresh_alerts
 from store.outbox import notify
 from store.publish import published_as_of
 
-
-@dg.asset(
-    group_name="alerts",
-    deps=[fit_health],
-    description="One row per alert episode (a run of days on which a rule holds for a "
-    "partnership), with a stable alert_id, severity, opened/resolved/last-seen days, owner "
-    "and a one-line explanation (Delta published/alerts).",
-    metadata=column_schema("alerts"),
+DESCRIPTION = (
+    "One row per alert episode (a run of days on which a rule holds for a partnership), with "
+    "a stable alert_id, severity, opened/resolved/last-seen days, owner and a one-line "
+    "explanation (Delta published/alerts)."
 )
-@failing_for_good
-def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
+
+
+def _refresh(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
     settings = corners.settings
     result = refresh_alerts(
         corners.layout, settings.alerts, settings.model.windows, settings.scale.shards
@@ -38,6 +35,7 @@ def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.Ma
             "dagster/row_count": table.height,
             "mode": result.mode,
             "delta_version": result.version,
+            "shards_projected_by_their_steps": result.kept,
             "open": open_now.height,
             "open_by_rule": dg.MetadataValue.json(
                 dict(open_now.group_by("rule").len().sort("rule").iter_rows())
@@ -47,6 +45,57 @@ def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.Ma
             ),
         }
     )
+
+
+@dg.asset(
+    group_name="alerts",
+    deps=[fit_health],
+    description=DESCRIPTION,
+    metadata=column_schema("alerts"),
+)
+@failing_for_good
+def alerts(context: dg.AssetExecutionContext, corners: CornersResource) -> dg.MaterializeResult:
+    return _refresh(context, corners)
+
+
+def sharded_alerts(count: int) -> list[dg.AssetsDefinition]:
+    """With `scale.shards` > 1: an asset per shard projecting its partnerships' episodes when
+    the table is rebuilt (the executor runs them side by side; they keep nothing otherwise),
+    and the alerts table written from them in one commit."""
+
+    def shard_asset(shard: int) -> dg.AssetsDefinition:
+        @dg.asset(
+            name=f"alerts_shard_{shard}",
+            group_name="alerts",
+            deps=[fit_health],
+            description=f"The alert episodes of shard {shard} of {count}, projected when the "
+            "alerts table is rebuilt (kept in candidate/alerts_shards/ until it is written).",
+        )
+        @failing_for_good
+        def project(context: dg.AssetExecutionContext, corners: CornersResource):
+            settings = corners.settings
+            plan = project_shard_step(
+                corners.layout, settings.alerts, settings.model.windows, shard, count
+            )
+            context.log.info(f"shard {shard}: {plan.mode}")
+            return dg.MaterializeResult(metadata={"mode": plan.mode})
+
+        return project
+
+    shards = [shard_asset(k) for k in range(count)]
+
+    @dg.asset(
+        name="alerts",
+        group_name="alerts",
+        deps=shards,
+        description=DESCRIPTION,
+        metadata=column_schema("alerts"),
+    )
+    @failing_for_good
+    def written(context: dg.AssetExecutionContext, corners: CornersResource):
+        return _refresh(context, corners)
+
+    return [*shards, written]
 
 
 @dg.asset(

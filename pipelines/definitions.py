@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from assets.alerts import alert_notifications, alerts
+from assets.alerts import alert_notifications, alerts, sharded_alerts
 from assets.fit import fit_health, fit_health_candidate, shard_key, sharded
 from assets.ingest import landing_ingest
 from assets.renewals import renewal_candidates, renewal_publication
@@ -41,7 +41,7 @@ def assets_for(config: CornersConfig) -> list[dg.AssetsDefinition]:
     return [
         landing_ingest,
         *fit,
-        alerts,
+        *([alerts] if count == 1 else sharded_alerts(count)),
         alert_notifications,
         renewal_candidates,
         renewal_publication,

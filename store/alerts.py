@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -43,6 +45,8 @@ class AlertsUpdate:
     since: date | None = None
     version: int | None = None
     """The alerts table's Delta version after the update."""
+    kept: int = 0
+    """Shards whose episodes their own steps projected (a rebuild with shards)."""
 
 
 def _last_commit(home: Home) -> dict:
@@ -54,47 +58,110 @@ def read_alerts(home: Home) -> pl.DataFrame:
     return delta.scan_table(home, "alerts").collect().cast(dict(ALERT_SCHEMA))
 
 
+@dataclass(frozen=True)
+class AlertsPlan:
+    """What bringing the alerts table up to date takes, decided from the store alone (so
+    every shard's process decides the same)."""
+
+    mode: str  # "rebuild", "incremental" or "unchanged"
+    start: date | None
+    version: int
+    """The published fit-health version it projects."""
+    key: str
+    """The hash of the rules it projects."""
+
+
+def plan_alerts(home: Home, settings: AlertsConfig) -> AlertsPlan:
+    version, key = delta.version(home.path("fit_health")), rules_hash(settings)
+    last = _last_commit(home)
+    if last.get(RULES_KEY) == key and last.get(SOURCE_KEY) is not None:
+        seen = int(last[SOURCE_KEY])
+        if seen == version:
+            return AlertsPlan("unchanged", None, version, key)
+        starts = [plan.start for _, plan in positions(home, since=seen)]
+        if starts and all(s is not None for s in starts):
+            return AlertsPlan("incremental", min(starts), version, key)
+    return AlertsPlan("rebuild", None, version, key)
+
+
+def _texts(windows: Windows) -> dict:
+    return {"trend_days": windows.trend_days, "activity_days": windows.activity_days}
+
+
+def project_shard(
+    home: Home, settings: AlertsConfig, windows: Windows, shard: int, shards: int
+) -> pl.DataFrame:
+    """The episodes of one shard's partnerships over every published day (episodes are per
+    partnership: the shards' episodes together are the table)."""
+    history = pl.scan_delta(str(home.path("fit_health")))
+    ids = history.select(P).unique().collect()[P]
+    mine = ids.filter(shard_of(ids, shards) == shard)
+    return project(
+        history.filter(pl.col(P).is_in(mine.implode())), settings.rules, **_texts(windows)
+    )
+
+
+def shard_file(home: Home, plan: AlertsPlan, shard: int) -> Path:
+    """Where a shard's step keeps its episodes for the plan it projected (its version and
+    rules are in the name, so a file of another plan is never taken for this one's)."""
+    return (
+        home.root
+        / "candidate"
+        / "alerts_shards"
+        / f"v{plan.version}-{plan.key}"
+        / f"{shard}.parquet"
+    )
+
+
+def project_shard_step(
+    home: Home, settings: AlertsConfig, windows: Windows, shard: int, shards: int
+) -> AlertsPlan:
+    """A shard's step: when the table needs a rebuild, project the shard and keep its
+    episodes for `refresh_alerts`."""
+    plan = plan_alerts(home, settings)
+    if plan.mode == "rebuild":
+        path = shard_file(home, plan, shard)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = project_shard(home, settings, windows, shard, shards)
+        partial = path.with_suffix(".partial")
+        rows.write_parquet(partial)
+        partial.replace(path)  # whole or absent
+    return plan
+
+
 def refresh_alerts(
     home: Home, settings: AlertsConfig, windows: Windows, shards: int = 1
 ) -> AlertsUpdate:
     """Bring the alerts table up to date with the published fit-health and return it.
 
-    A projection from scratch reads every published day: with `shards` > 1 it projects one
-    shard's partnerships at a time (episodes are per partnership, so the table is the same),
-    and holds a shard's rows rather than all of them (4.5 GB at 10,000 partnerships × 3
-    years)."""
-    path, source = home.path("alerts"), home.path("fit_health")
-    rules = settings.rules
-    texts = {"trend_days": windows.trend_days, "activity_days": windows.activity_days}
-    version, key = delta.version(source), rules_hash(settings)
-    last = _last_commit(home)
-    mode, start = "rebuild", None
-    if last.get(RULES_KEY) == key and last.get(SOURCE_KEY) is not None:
-        seen = int(last[SOURCE_KEY])
-        if seen == version:
-            return AlertsUpdate(read_alerts(home), "unchanged", version=delta.version(path))
-        since = positions(home, since=seen)
-        starts = [plan.start for _, plan in since]
-        if starts and all(s is not None for s in starts):
-            mode, start = "incremental", min(starts)
-    history = pl.scan_delta(str(source))
-    if mode == "incremental":
-        table = update(read_alerts(home), history, rules, start, **texts)
+    A projection from scratch reads every published day: with `shards` > 1 it takes each
+    shard's episodes, from the file its step kept (`project_shard_step`, run side by side)
+    or projected here one shard at a time, and so holds a shard's rows rather than all of
+    them (4.5 GB at 10,000 partnerships × 3 years)."""
+    path = home.path("alerts")
+    plan = plan_alerts(home, settings)
+    if plan.mode == "unchanged":
+        return AlertsUpdate(read_alerts(home), "unchanged", version=delta.version(path))
+    history = pl.scan_delta(str(home.path("fit_health")))
+    kept = 0
+    if plan.mode == "incremental":
+        table = update(read_alerts(home), history, settings.rules, plan.start, **_texts(windows))
     elif shards == 1:
-        table = project(history, rules, **texts)
+        table = project(history, settings.rules, **_texts(windows))
     else:
-        ids = history.select(P).unique().collect()[P]
-        shard = shard_of(ids, shards)
-        parts = [
-            project(
-                history.filter(pl.col(P).is_in(ids.filter(shard == k).implode())), rules, **texts
-            )
-            for k in range(shards)
-        ]
-        table = pl.concat(parts).sort(P, "rule", "opened_on")
-    position = {SOURCE_KEY: str(version), RULES_KEY: key, MODE_KEY: mode}
+        parts = []
+        for k in range(shards):
+            file = shard_file(home, plan, k)
+            if file.is_file():
+                parts.append(pl.read_parquet(file))
+                kept += 1
+            else:
+                parts.append(project_shard(home, settings, windows, k, shards))
+        table = pl.concat(parts).cast(dict(ALERT_SCHEMA)).sort(P, "rule", "opened_on")
+    position = {SOURCE_KEY: str(plan.version), RULES_KEY: plan.key, MODE_KEY: plan.mode}
     delta.replace(path, table, CommitProperties(custom_metadata=position))
-    return AlertsUpdate(table, mode, start, delta.version(path))
+    shutil.rmtree(home.root / "candidate" / "alerts_shards", ignore_errors=True)
+    return AlertsUpdate(table, plan.mode, plan.start, delta.version(path), kept)
 
 
 def listing(home: Home, *, open_only: bool = False, owner: str | None = None) -> pl.DataFrame:

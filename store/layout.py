@@ -186,6 +186,8 @@ OTHER_PLACES = {
     "dagster/": "the Dagster instance of this home (dagster.yaml, runs, logs)",
     "candidate/fit_health_shards/<k>/": "with scale.shards > 1: shard k's candidate rows "
     "(Delta; audited, then published with the others in one commit)",
+    "candidate/alerts_shards/": "with scale.shards > 1, while the alerts are rebuilt: each "
+    "shard's episodes (Parquet), until the alerts table is written from them",
     "backtests/<name>/": "a backtest (corners backtest): published/<table>/ as a home's, "
     "comparison/<frame>.parquet, report.html",
 }

@@ -100,12 +100,19 @@ def test_changing_the_number_of_shards_rebuilds_on_the_multiprocess_executor(hom
     done = _refresh(copy, landing, AS_OF, two)
     assert "(rebuild" in done.stdout
     assert _published(copy)["fit_health"].equals(_published(sharded)["fit_health"])
+    assert _published(copy)["alerts"].equals(_published(sharded)["alerts"])
+    assert not (copy.root / "candidate" / "alerts_shards").exists()  # written, then cleared
     with instance(copy) as dagster:
         run = dagster.get_runs(limit=1)[0]
         starts = {
             e.step_key: e.dagster_event.pid
             for e in dagster.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
         }
+        written = dagster.get_latest_materialization_event(dg.AssetKey("alerts"))
+    # Each shard's episodes were projected by its own step, side by side; the table is theirs.
+    assert written.asset_materialization.metadata["shards_projected_by_their_steps"].value == 2
+    alert_steps = [starts[f"alerts_shard_{k}"] for k in (0, 1)]
+    assert len(set(alert_steps)) == 2 and starts["alerts"] not in alert_steps
     assert run.job_name == "refresh_job" and run.status == dg.DagsterRunStatus.SUCCESS
     shards = [starts[f"fit_health_candidate_shard_{k}"] for k in (0, 1)]
     assert len(set(shards)) == 2
