@@ -72,5 +72,5 @@ def test_the_fitmodel_benchmark_times_a_backtest_and_shards(tmp_path):
     assert re.search(r"^corners rebuild, 2 shard\(s\) \(multiprocess\): [\d.]+ s; largest "
                      r"process [\d,]+ MB", out, re.M), out  # fmt: skip
     # Each step, with its own process's peak.
-    step = r"^    fit_health_candidate_shard_1 +from [\d.]+ s, +[\d.]+ s, peak [\d,]+ MB$"
+    step = r"^    fit_health_candidate_shard_1 +from +[\d.]+ s, +[\d.]+ s, peak [\d,]+ MB$"
     assert re.search(step, out, re.M), out
