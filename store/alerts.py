@@ -4,7 +4,12 @@ Each write records, in its Delta commit, the fit-health version it projects and 
 rules: its position. The next update reads the fit-health publications since that version
 (their plans, from the fit-health history): when they were all incremental it re-projects
 only from the earliest replaced day (`fitmodel.alerts.update`); a rebuild, changed rules or no
-previous table mean a projection of the whole history.
+previous table mean a projection of the whole history, which with `scale.shards` > 1 each
+shard's step projects for its partnerships (`project_shard_step`) before one commit writes
+them all (`refresh_alerts`).
+
+The acks and snoozes people record against an alert are appended beside it, to
+`alert_actions` (`record_action`); `corners alerts` lists both.
 """
 
 from __future__ import annotations
