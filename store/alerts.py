@@ -106,16 +106,15 @@ def project_shard(
     )
 
 
+def _kept(home: Home) -> Path:
+    """Where the shards' steps keep their episodes until the table is written."""
+    return home.root / "candidate" / "alerts_shards"
+
+
 def shard_file(home: Home, plan: AlertsPlan, shard: int) -> Path:
     """Where a shard's step keeps its episodes for the plan it projected (its version and
     rules are in the name, so a file of another plan is never taken for this one's)."""
-    return (
-        home.root
-        / "candidate"
-        / "alerts_shards"
-        / f"v{plan.version}-{plan.key}"
-        / f"{shard}.parquet"
-    )
+    return _kept(home) / f"v{plan.version}-{plan.key}" / f"{shard}.parquet"
 
 
 def project_shard_step(
@@ -165,7 +164,7 @@ def refresh_alerts(
         table = pl.concat(parts).cast(dict(ALERT_SCHEMA)).sort(P, "rule", "opened_on")
     position = {SOURCE_KEY: str(plan.version), RULES_KEY: plan.key, MODE_KEY: plan.mode}
     delta.replace(path, table, CommitProperties(custom_metadata=position))
-    shutil.rmtree(home.root / "candidate" / "alerts_shards", ignore_errors=True)
+    shutil.rmtree(_kept(home), ignore_errors=True)
     return AlertsUpdate(table, plan.mode, plan.start, delta.version(path), kept)
 
 
