@@ -94,7 +94,7 @@ def _published(home, plan, version: int, replaced: int, **more) -> dg.Materializ
     """The metadata of a publication: the table's rows, what it replaced, its version and
     the bands on as_of."""
     path = home.path("fit_health")
-    latest = pl.scan_delta(str(path)).filter(pl.col("as_of") == plan.as_of).collect()
+    latest = delta.scan_table(home, "fit_health").filter(pl.col("as_of") == plan.as_of).collect()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": delta.row_count(path),

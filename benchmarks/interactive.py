@@ -69,11 +69,9 @@ def corners(home: str, *args: str) -> list[str]:
 def own_work(home: Path, pid: str, repeat: int) -> dict[str, float]:
     """The alerts listing and the explanation, in this process, after their imports (the
     median of `repeat` runs each, after one that warms the imports)."""
-    import polars as pl
-
     from fitmodel.config import CornersConfig
     from fitmodel.explain import explain
-    from store import alerts
+    from store import alerts, delta
     from store.home import Home
     from store.publish import events_of
 
@@ -84,7 +82,7 @@ def own_work(home: Path, pid: str, repeat: int) -> dict[str, float]:
 
     def explanation() -> None:
         explain(
-            pl.scan_delta(str(corners_home.path("fit_health"))),
+            delta.scan_table(corners_home, "fit_health"),
             events_of(corners_home),
             pid,
             None,

@@ -98,7 +98,7 @@ def project_shard(
 ) -> pl.DataFrame:
     """The episodes of one shard's partnerships over every published day (episodes are per
     partnership: the shards' episodes together are the table)."""
-    history = pl.scan_delta(str(home.path("fit_health")))
+    history = delta.scan_table(home, "fit_health")
     ids = history.select(P).unique().collect()[P]
     mine = ids.filter(shard_of(ids, shards) == shard)
     return project(
@@ -146,7 +146,7 @@ def refresh_alerts(
     plan = plan_alerts(home, settings)
     if plan.mode == "unchanged":
         return AlertsUpdate(read_alerts(home), "unchanged", version=delta.version(path))
-    history = pl.scan_delta(str(home.path("fit_health")))
+    history = delta.scan_table(home, "fit_health")
     kept = 0
     if plan.mode == "incremental":
         table = update(read_alerts(home), history, settings.rules, plan.start, **_texts(windows))

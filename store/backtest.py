@@ -30,6 +30,7 @@ from fitmodel.config import CornersConfig
 from fitmodel.validation import BANDS
 from store import delta
 from store.alerts import refresh_alerts
+from store.catalog import CATALOG
 from store.home import Home
 from store.layout import BACKTEST_LOCK
 from store.progress import Progress
@@ -143,7 +144,7 @@ def run(
         renewals = compute_from(
             registry=delta.scan_table(home, "registry"),
             governance=delta.scan_table(home, "governance"),
-            fit_health=pl.scan_delta(str(target.path("fit_health"))),
+            fit_health=delta.scan_table(target, "fit_health"),
             alerts=alerts,
             as_of=as_of,
             config=candidate,
@@ -274,7 +275,7 @@ def compare(home: Home, name: str, current: CornersConfig, candidate: CornersCon
 
     def latest(path: Path, config: CornersConfig, label: str) -> pl.DataFrame:
         return (
-            pl.scan_delta(str(path))
+            delta.scan(path, CATALOG["fit_health"].schema)
             .filter(pl.col("as_of") == as_of)
             .select(*columns)
             .with_columns(_shares(config))

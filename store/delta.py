@@ -135,10 +135,27 @@ def exists(path: Path) -> bool:
 
 
 def scan(path: Path, schema: pl.Schema, version: int | None = None) -> pl.LazyFrame:
-    """The table at `path`, or an empty frame of `schema` when it does not exist yet."""
+    """The table at `path` (as of `version`), or an empty frame of `schema` when it does not
+    exist yet or holds no file.
+
+    Its Parquet files as the Delta log lists them, read by polars' Parquet scan with their
+    row-group statistics, as `pl.scan_delta` does for tables like ours (no deletion vectors,
+    no column mapping) but without importing pyarrow, which its Delta scan does on collect
+    (about 0.12 s of every interactive command's start)."""
     if not exists(path):
         return pl.LazyFrame(schema=schema)
-    return pl.scan_delta(str(path), version=version)
+    table = DeltaTable(str(path), version=version)
+    files = table.file_uris()
+    if not files:
+        return pl.LazyFrame(schema=schema)
+    partitions = table.metadata().partition_columns
+    return pl.scan_parquet(
+        files,
+        hive_partitioning=bool(partitions),
+        hive_schema={c: schema[c] for c in partitions} or None,
+        missing_columns="insert",
+        extra_columns="ignore",
+    ).select([field.name for field in table.schema().fields])  # partitions where Delta has them
 
 
 def scan_table(home: Home, name: str, version: int | None = None) -> pl.LazyFrame:

@@ -151,7 +151,7 @@ def _columns_match(home: Home) -> bool:
     path = home.path("fit_health")
     if not delta.exists(path):
         return True
-    published = pl.scan_delta(str(path)).collect_schema()
+    published = delta.scan_table(home, "fit_health").collect_schema()
     return list(published) == [*fit_health_schema(), "computed_at"]
 
 
@@ -233,7 +233,7 @@ def read_candidate(
 ) -> tuple[pl.DataFrame, Plan]:
     """The candidate rows (or shard `shard`'s; only `columns`, if given) and the plan they
     were computed for."""
-    rows = pl.scan_delta(str(_candidate_path(home, shard)))
+    rows = delta.scan(_candidate_path(home, shard), CATALOG["fit_health_candidate"].schema)
     if columns is not None:
         rows = rows.select(columns)
     return rows.collect(), candidate_plan(home, shard)
@@ -326,10 +326,9 @@ def _restated_by(home: Home, version: int, plan: Plan, before: Plan | None) -> p
     schema = CATALOG["restatements"].schema
     if plan.start is None or before is None or plan.start > before.as_of:
         return pl.DataFrame(schema=schema)
-    path = str(home.path("fit_health"))
     days = pl.col("as_of").is_between(plan.start, before.as_of)
-    old = pl.scan_delta(path, version=version - 1).filter(days).collect()
-    new = pl.scan_delta(path, version=version).filter(days).collect()
+    old = delta.scan_table(home, "fit_health", version - 1).filter(days).collect()
+    new = delta.scan_table(home, "fit_health", version).filter(days).collect()
     return (
         restatements(old, new)
         .with_columns(

@@ -42,7 +42,7 @@ def compute(home: Home, config: CornersConfig) -> Renewals:
     return compute_from(
         registry=delta.scan_table(home, "registry"),
         governance=delta.scan_table(home, "governance"),
-        fit_health=pl.scan_delta(str(home.path("fit_health"))),
+        fit_health=delta.scan_table(home, "fit_health"),
         alerts=read_alerts(home),
         as_of=plan.as_of,
         config=config,

@@ -438,7 +438,7 @@ th { background: #fafafa; } .empty { color: #777; font-style: italic; }
 
 def build_report(home: Home, config: CornersConfig, as_of: date | None = None) -> Path:
     """Write the report for `as_of` (default: the latest published day) and return its path."""
-    history = pl.scan_delta(str(home.path("fit_health")))
+    history = delta.scan_table(home, "fit_health")
     if as_of is None:
         as_of = history.select(pl.col("as_of").max()).collect().item()
     history = history.filter(pl.col("as_of") <= as_of)

@@ -32,9 +32,7 @@ class StoredIds:
         # A filter, not a join, so the scan reads content hashes for the matching rows only.
         among = pl.col("event_id").is_in(wanted["event_id"].implode())
         found = [
-            pl.scan_delta(str(home.events(s)), version=v)
-            .select("event_id", "content_hash")
-            .filter(among)
+            delta.scan_table(home, s, version=v).select("event_id", "content_hash").filter(among)
             for s, v in self.versions.items()
             if v is not None
         ]

@@ -92,7 +92,7 @@ def explain(app: App, partnership_id: str, as_of: date | None, days: int, driver
     if not delta.exists(path):
         raise CliError(f"no fit_health table yet in {app.home.root}: run corners refresh first")
     result = explain_rows(
-        pl.scan_delta(str(path)),
+        delta.scan_table(app.home, "fit_health"),
         events_of(app.home),
         partnership_id,
         as_of,

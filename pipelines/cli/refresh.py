@@ -29,7 +29,7 @@ def refresh_summary(app: App) -> list[str]:
     """What the last publication holds, in a few lines."""
     home = app.home
     version, plan = last_publication(home)
-    latest = pl.scan_delta(str(home.path("fit_health"))).filter(pl.col("as_of") == plan.as_of)
+    latest = delta.scan_table(home, "fit_health").filter(pl.col("as_of") == plan.as_of)
     bands = latest.group_by("band").len().sort("band").collect()
     lines = [
         f"published fit_health through {plan.as_of} ({plan.mode}: "
