@@ -44,8 +44,11 @@ if TYPE_CHECKING:
     from fitmodel.config import CornersConfig
     from store.home import Home
 
-CHUNK = 1_250_000
-"""Partnership-days per grid chunk in the fit model (bounds memory on large stores)."""
+CHUNK = 625_000
+"""Partnership-days per grid chunk in the fit model (bounds memory on large stores). A
+chunk's working memory is the same whatever the store or the shard: at 1,250,000, one
+shard's candidate of four peaked 305 MB higher (2,489 MB against 2,184 MB) and the unsharded
+rebuild's 200 MB higher, in the same time (docs/scale.md)."""
 
 PLAN_KEY = "corners.plan"
 """Commit metadata of the candidate and fit-health tables: the plan (the position)."""
