@@ -10,7 +10,7 @@ import polars as pl
 from fitmodel.events import DIMENSIONS
 from fitmodel.explain import Explanation
 from fitmodel.explain import explain as explain_rows
-from pipelines.cli.options import DAY, EXIT_OK, App, CliError, command_options, count, examples
+from pipelines.cli.options import DAY, EXIT_OK, App, command_options, count, examples
 from store import delta
 from store.publish import events_of
 
@@ -88,9 +88,7 @@ def render(result: Explanation) -> str:
 )
 @command_options
 def explain(app: App, partnership_id: str, as_of: date | None, days: int, drivers: int):
-    path = app.home.path("fit_health")
-    if not delta.exists(path):
-        raise CliError(f"no fit_health table yet in {app.home.root}: run corners refresh first")
+    app.fit_health()
     result = explain_rows(
         delta.scan_table(app.home, "fit_health"),
         events_of(app.home),

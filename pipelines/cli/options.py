@@ -50,6 +50,17 @@ class App:
 
         return load_config(self.config_file)
 
+    def fit_health(self) -> Path:
+        """The published fit_health table's folder; a `CliError` before the first refresh."""
+        from store import delta
+
+        path = self.home.path("fit_health")
+        if not delta.exists(path):
+            raise CliError(
+                f"no fit_health table yet in {self.home.root}: run corners refresh first"
+            )
+        return path
+
     @property
     def progress(self) -> bool | None:
         """Progress lines: on a terminal, unless --quiet."""

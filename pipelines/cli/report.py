@@ -6,8 +6,7 @@ from datetime import date
 
 import click
 
-from pipelines.cli.options import DAY, EXIT_OK, App, CliError, command_options, examples
-from store import delta
+from pipelines.cli.options import DAY, EXIT_OK, App, command_options, examples
 from store.report import build_report
 
 
@@ -26,7 +25,6 @@ from store.report import build_report
 @click.option("--as-of", type=DAY, help="the day to report on (default: the latest)")
 @command_options
 def report(app: App, as_of: date | None):
-    if not delta.exists(app.home.path("fit_health")):
-        raise CliError(f"no fit_health table yet in {app.home.root}: run corners refresh first")
+    app.fit_health()
     click.echo(build_report(app.home, app.config, as_of))
     return EXIT_OK

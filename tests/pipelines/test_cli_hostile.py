@@ -85,6 +85,13 @@ def test_every_table_is_queryable_on_a_fresh_home(tmp_path):
         assert done.stdout.splitlines() == ["n", "0"], name
 
 
+@pytest.mark.parametrize("args", [["explain", "P00001"], ["report"], ["rebuild"]])
+def test_what_needs_a_publication_says_so_on_a_fresh_home(tmp_path, args):
+    done = corners(*args, "--home", str(tmp_path / "fresh"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "refresh" in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
