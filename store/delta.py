@@ -87,22 +87,16 @@ def write_days(
 
     table_schema = DeltaSchema.from_arrow(schema)
     file_schema = pa.schema([f for f in pa.schema(table_schema.to_arrow()) if f.name != DAY])
-    stamp = int(time.time() * 1000)
 
     def write(table: pa.Table) -> AddAction:
         day = table[DAY][0].as_py()
-        relative = f"{DAY}={day.isoformat()}/part-{uuid.uuid4().hex}.snappy.parquet"
-        target = path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = _day_file(path, day)
         pq.write_table(
             table.drop_columns([DAY]).select(file_schema.names).cast(file_schema),
             target,
             compression="snappy",
         )
-        stats = json.dumps({"numRecords": table.num_rows})
-        return AddAction(
-            relative, target.stat().st_size, {DAY: day.isoformat()}, stamp, True, stats
-        )
+        return _added(path, target, day, table.num_rows)
 
     actions: list[AddAction] = []
     # Two days are encoded at once (Parquet's writer releases the GIL), at most four held.
@@ -114,6 +108,59 @@ def write_days(
             while len(pending) > 4:
                 actions.append(pending.popleft().result())
         actions += [job.result() for job in pending]
+    commit_days(path, actions, table_schema, start=start, commit=commit)
+
+
+def adopt_days(
+    path: Path,
+    files: Iterable[tuple[date, Path, int]],
+    schema: pa.Schema,
+    *,
+    start: date | None,
+    commit: CommitProperties,
+) -> None:
+    """Commit, as `write_days` would, day files another table already holds: (day, file,
+    rows), each a Parquet file of `schema` without its day column. Each is hard-linked into
+    this table's folder (copied where the two are on different file systems), so it stays
+    unreferenced until the commit, and the other table can be replaced or removed after."""
+    import os
+    import shutil
+
+    actions = []
+    for day, source, rows in files:
+        target = _day_file(path, day)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        actions.append(_added(path, target, day, rows))
+    commit_days(path, actions, DeltaSchema.from_arrow(schema), start=start, commit=commit)
+
+
+def _day_file(path: Path, day: date) -> Path:
+    """A new data file's place in the folder of `day`."""
+    target = path / f"{DAY}={day.isoformat()}" / f"part-{uuid.uuid4().hex}.snappy.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _added(path: Path, target: Path, day: date, rows: int) -> AddAction:
+    relative = target.relative_to(path).as_posix()
+    stats = json.dumps({"numRecords": rows})
+    stamp = int(time.time() * 1000)
+    return AddAction(relative, target.stat().st_size, {DAY: day.isoformat()}, stamp, True, stats)
+
+
+def commit_days(
+    path: Path,
+    actions: list[AddAction],
+    table_schema: DeltaSchema,
+    *,
+    start: date | None,
+    commit: CommitProperties,
+) -> None:
+    """One Delta commit of the day files `actions`: in place of every day (`start` None) or
+    of the days from `start` on."""
     if not exists(path):
         path.mkdir(parents=True, exist_ok=True)
         create_table_with_add_actions(

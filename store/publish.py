@@ -284,15 +284,23 @@ def _shards_of(home: Home, plan: Plan, count: int) -> int:
 
 
 def publish_shards(home: Home, plan: Plan, count: int) -> tuple[int, int]:
-    """Publish the candidates of all `count` shards in one commit, a day at a time (no process
-    holds more than a few days of them), with the plan as position, and record what it
-    restated; returns the table's version and the rows published."""
+    """Publish the candidates of all `count` shards in one commit, with the plan as position:
+    their day files (a file per shard per day) are linked into the table and committed
+    together, so no row is read or written again. Records what it restated; returns the
+    table's version and the rows published."""
     record_restatements(home)
     last = last_publication(home)
     total = _shards_of(home, plan, count)
     if needs_publication(last[1] if last else None, plan, total):
-        _write_days(home, shards.days(home, count), empty_candidate().to_arrow().schema,
-                    plan.with_rows(total))  # fmt: skip
+        # The shards' day files become the table's: linked in, committed at once.
+        path = home.path("fit_health")
+        delta.adopt_days(
+            path,
+            shards.day_files(home, count),
+            empty_candidate().to_arrow().schema,
+            start=_start(path, plan),
+            commit=_commit(plan.with_rows(total)),
+        )
         crashpoint("publish:published")
         record_restatements(home)
         crashpoint("publish:restated")
@@ -309,8 +317,12 @@ def write_publication(home: Home, rows: pl.DataFrame, plan: Plan) -> None:
 
 def _write_days(home: Home, days: Iterator[pa.Table], schema: pa.Schema, plan: Plan) -> None:
     path = home.path("fit_health")
-    start = plan.start if delta.exists(path) else None
-    delta.write_days(path, days, schema, start=start, commit=_commit(plan))
+    delta.write_days(path, days, schema, start=_start(path, plan), commit=_commit(plan))
+
+
+def _start(path: Path, plan: Plan) -> date | None:
+    """The first day a publication replaces (None: all, as for the first)."""
+    return plan.start if delta.exists(path) else None
 
 
 def _covered(home: Home) -> int:

@@ -9,12 +9,9 @@ unsigned number, modulo N — the same in every process and release, and easy to
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 from deltalake import DeltaTable
@@ -22,9 +19,6 @@ from deltalake import DeltaTable
 from fitmodel.indicators import Events
 from store import delta
 from store.home import Home
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 P = "partnership_id"
 
@@ -64,22 +58,17 @@ def shard_path(home: Home, shard: int) -> Path:
     return home.root / "candidate" / "fit_health_shards" / str(shard)
 
 
-def days(home: Home, shards: int) -> Iterator[pa.Table]:
-    """Every shard candidate's rows a day at a time, in day order (each shard keeps a file
-    per day, so a day is read from at most one file per shard; nothing more is held)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files: dict[date, list[str]] = defaultdict(list)
+def day_files(home: Home, shards: int) -> list[tuple[date, Path, int]]:
+    """Every shard candidate's day files as (day, file, rows), in day order, from their
+    Delta logs (no data file is read)."""
+    files = []
     for k in range(shards):
         path = shard_path(home, k)
         if not delta.exists(path):
             continue
-        for uri in DeltaTable(str(path)).file_uris():
-            day = date.fromisoformat(uri.split(f"{delta.DAY}=")[1][:10])
-            files[day].append(uri)
-    for day in sorted(files):
-        parts = [pq.read_table(uri) for uri in files[day]]
-        table = pa.concat_tables(parts)
-        column = pa.array([day] * table.num_rows, pa.date32())
-        yield table.append_column(delta.DAY, column)
+        adds = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))
+        for relative, rows, day in adds.select(
+            "path", "num_records", f"partition.{delta.DAY}"
+        ).iter_rows():
+            files.append((day, path / relative, rows))
+    return sorted(files, key=lambda file: file[0])

@@ -4,6 +4,7 @@ commit each, through late data; a change of the number of shards rebuilds."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -68,6 +69,14 @@ def test_four_shards_publish_exactly_what_one_publishes(homes):
     for k in range(4):
         ids = pl.read_delta(str(shard_path(sharded, k)))["partnership_id"].unique().to_list()
         assert all(documented(p, 4) == k for p in ids), k
+    # The publication linked the shards' day files in: the same files, not rewritten copies.
+    published = {
+        Path(u).stat().st_ino for u in DeltaTable(str(sharded.path("fit_health"))).file_uris()
+    }
+    candidates = [
+        Path(u) for k in range(4) for u in DeltaTable(str(shard_path(sharded, k))).file_uris()
+    ]
+    assert candidates and all(f.stat().st_ino in published for f in candidates)
     candidate_rows = sum(pl.read_delta(str(shard_path(sharded, k))).height for k in range(4))
     last = pl.read_delta(str(one.path("fit_health_candidate"))).height
     assert candidate_rows == last > 0
