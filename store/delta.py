@@ -183,7 +183,7 @@ def exists(path: Path) -> bool:
 
 def scan(path: Path, schema: pl.Schema, version: int | None = None) -> pl.LazyFrame:
     """The table at `path` (as of `version`), or an empty frame of `schema` when it does not
-    exist yet or holds no file.
+    exist yet.
 
     Its Parquet files as the Delta log lists them, read by polars' Parquet scan with their
     row-group statistics, as `pl.scan_delta` does for tables like ours (no deletion vectors,
@@ -193,8 +193,8 @@ def scan(path: Path, schema: pl.Schema, version: int | None = None) -> pl.LazyFr
         return pl.LazyFrame(schema=schema)
     table = DeltaTable(str(path), version=version)
     files = table.file_uris()
-    if not files:
-        return pl.LazyFrame(schema=schema)
+    if not files:  # the table's own columns, which may be another release's
+        return pl.LazyFrame(schema=pl.Schema(table.schema()))
     partitions = table.metadata().partition_columns
     return pl.scan_parquet(
         files,
