@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import shutil
 import time
 import uuid
 from collections import deque
@@ -123,9 +125,6 @@ def adopt_days(
     rows), each a Parquet file of `schema` without its day column. Each is hard-linked into
     this table's folder (copied where the two are on different file systems), so it stays
     unreferenced until the commit, and the other table can be replaced or removed after."""
-    import os
-    import shutil
-
     actions = []
     for day, source, rows in files:
         target = _day_file(path, day)
@@ -192,9 +191,10 @@ def scan(path: Path, schema: pl.Schema, version: int | None = None) -> pl.LazyFr
     if not exists(path):
         return pl.LazyFrame(schema=schema)
     table = DeltaTable(str(path), version=version)
+    own = pl.Schema(table.schema())  # the table's own columns, which may be another release's
     files = table.file_uris()
-    if not files:  # the table's own columns, which may be another release's
-        return pl.LazyFrame(schema=pl.Schema(table.schema()))
+    if not files:
+        return pl.LazyFrame(schema=own)
     partitions = table.metadata().partition_columns
     return pl.scan_parquet(
         files,
@@ -202,7 +202,7 @@ def scan(path: Path, schema: pl.Schema, version: int | None = None) -> pl.LazyFr
         hive_schema={c: schema[c] for c in partitions} or None,
         missing_columns="insert",
         extra_columns="ignore",
-    ).select([field.name for field in table.schema().fields])  # partitions where Delta has them
+    ).select(list(own))  # partition columns where the Delta schema has them
 
 
 def scan_table(home: Home, name: str, version: int | None = None) -> pl.LazyFrame:
