@@ -99,7 +99,7 @@ def _survey(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig
 
 def _escalations(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig):
     n = cfg.windows.activity_days
-    esc = events.escalations.filter(pl.col(P) == pid)
+    esc = events.escalations.filter(pl.col(P) == pid).collect().lazy()  # read once, used thrice
     pairs = pair_escalations(esc).filter(pl.col("opened_on") <= as_of)
     opens = esc.filter(pl.col("event_type") == "escalation_opened").select(
         P,

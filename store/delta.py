@@ -308,3 +308,11 @@ def row_count(path: Path) -> int:
         return 0
     actions = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True))
     return int(actions["num_records"].sum())
+
+
+def days(path: Path) -> list[date]:
+    """The days a table partitioned by day holds, oldest first, from its Delta log (no data
+    file is read); [] when it does not exist."""
+    if not exists(path):
+        return []
+    return sorted({date.fromisoformat(p[DAY]) for p in DeltaTable(str(path)).partitions()})

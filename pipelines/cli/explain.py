@@ -12,7 +12,7 @@ from fitmodel.explain import Explanation
 from fitmodel.explain import explain as explain_rows
 from pipelines.cli.options import DAY, EXIT_OK, App, command_options, count, examples
 from store import delta
-from store.publish import events_of
+from store.publish import events_of, latest_day
 
 
 def _num(value, fmt: str = ".1f") -> str:
@@ -93,7 +93,7 @@ def explain(app: App, partnership_id: str, as_of: date | None, days: int, driver
         delta.scan_table(app.home, "fit_health"),
         events_of(app.home),
         partnership_id,
-        as_of,
+        as_of or latest_day(app.home, partnership_id),
         days,
         app.config.model,
         drivers=drivers,

@@ -161,3 +161,33 @@ def test_files_outside_the_stream_folders_are_listed_as_ignored(tmp_path, landin
     done = corners("ingest", "--home", str(tmp_path / "h"), "--landing", str(landing), check=True)
     assert "ignored: Communications/a.jsonl: not in a stream folder" in done.stderr
     assert "ignored: notes.txt: not in a stream folder" in done.stderr
+
+
+def test_an_unexpected_error_says_what_failed_and_where_its_traceback_is(
+    monkeypatch, tmp_path, capsys
+):
+    import sys
+    import tempfile
+    import types
+
+    import click
+
+    from pipelines.cli import app
+
+    @click.command()
+    def broken():
+        raise RuntimeError("a defect in corners\nits second line")
+
+    module = types.ModuleType("broken_command")
+    module.broken = broken
+    monkeypatch.setitem(sys.modules, "broken_command", module)
+    monkeypatch.setitem(app.COMMANDS, "broken", ("broken_command", "a command with a bug"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert app.main(["broken"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "corners: internal error: RuntimeError: a defect in corners"
+    written = next(tmp_path.glob("corners-*.traceback"))
+    assert err[1] == f"corners: the traceback is in {written}; please report it"
+    assert len(err) == 2
+    text = written.read_text()
+    assert text.startswith("Traceback") and "RuntimeError: a defect in corners" in text
