@@ -9,7 +9,7 @@ them, each with its date and event id. Pure polars over the fit-health rows and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
@@ -75,8 +75,12 @@ def _row(rows: pl.DataFrame, day: date) -> dict:
 
 
 def _window(events: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
-    day = pl.col("occurred_at").dt.date()
-    return events.filter(day.is_between(first, last)).with_columns(day.alias("on"))
+    """The events of the days `first` to `last`, with their day `on`. Bounded on the stored
+    instant (UTC), not on its day, so a Parquet scan skips the row groups outside."""
+    at = pl.col("occurred_at")
+    start = datetime.combine(first, time(), UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), UTC)
+    return events.filter((at >= start) & (at < end)).with_columns(at.dt.date().alias("on"))
 
 
 def _survey(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig):

@@ -67,15 +67,32 @@ def events_of(home: Home) -> Events:
 def latest_day(home: Home, partnership_id: str) -> date | None:
     """The last day `partnership_id` has a published fit-health row, or None when it has none.
 
-    The table's last day is read first (its day from the Delta log, then that day's files
-    only), as nearly every partnership has a row on it; the whole table only for one that
-    ended before it. On the 10,000-partnership store this takes 0.003 s where the whole
-    table's maximum takes 0.43 s."""
+    The day its row should be last on is tried first: the table's last day (from the Delta
+    log), or the registry's end of the partnership when that is earlier (the registry may
+    have changed since the publication, so the days after it must hold no row). Only those
+    days' files are read: 0.01 s for a partnership still running on the 10,000-partnership
+    store, where the whole table's maximum takes 0.4 s."""
+    path = home.path("fit_health")
+    held = delta.days(path)
+    if not held:
+        return None
     rows = delta.scan_table(home, "fit_health").filter(pl.col(P) == partnership_id)
-    held = delta.days(home.path("fit_health"))
-    if held and rows.filter(pl.col(DAY) == held[-1]).select(P).head(1).collect().height:
-        return held[-1]
-    return rows.select(pl.col(DAY).max()).collect().item()
+    ended = (
+        delta.scan_table(home, "registry")
+        .filter(pl.col(P) == partnership_id)
+        .select(pl.col("ended_on").max())
+        .collect()
+        .item()
+    )
+    last = min(held[-1], ended) if ended else held[-1]
+
+    def any_row(on: pl.Expr) -> bool:
+        return rows.filter(on).select(P).head(1).collect().height > 0
+
+    day = pl.col(DAY)
+    if any_row(day == last) and (last == held[-1] or not any_row(day > last)):
+        return last
+    return rows.select(day.max()).collect().item()
 
 
 def _commit(plan: Plan) -> CommitProperties:

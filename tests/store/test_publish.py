@@ -24,3 +24,12 @@ def test_the_latest_day_of_a_partnership_is_its_last_row_even_when_it_ended_earl
     assert latest_day(home, "P1") == date(2024, 1, 3)  # on the table's last day
     assert latest_day(home, "P2") == date(2024, 1, 2)  # ended before it
     assert latest_day(home, "P9") is None
+    # The registry's end is tried first; it may be older or newer than the table.
+    registry = {"partnership_id": ["P1", "P2"], "ended_on": [None, date(2024, 1, 2)]}
+    pl.DataFrame(registry).write_delta(str(home.path("registry")))
+    assert latest_day(home, "P2") == date(2024, 1, 2)
+    assert latest_day(home, "P1") == date(2024, 1, 3)
+    registry["ended_on"] = [date(2024, 1, 1), date(2024, 1, 1)]  # ended earlier since
+    pl.DataFrame(registry).write_delta(str(home.path("registry")), mode="overwrite")
+    assert latest_day(home, "P1") == date(2024, 1, 3)
+    assert latest_day(home, "P2") == date(2024, 1, 2)
