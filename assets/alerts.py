@@ -68,8 +68,10 @@ def sharded_alerts(count: int) -> list[dg.AssetsDefinition]:
             name=f"alerts_shard_{shard}",
             group_name="alerts",
             deps=[fit_health],
-            description=f"The alert episodes of shard {shard} of {count}, projected when the "
-            "alerts table is rebuilt (kept in candidate/alerts_shards/ until it is written).",
+            description=f"One row per alert episode of the partnerships of shard {shard} of "
+            f"{count}, projected when the alerts table is rebuilt (kept in "
+            "candidate/alerts_shards/ until it is written).",
+            metadata=column_schema("alerts"),
         )
         @failing_for_good
         def project(context: dg.AssetExecutionContext, corners: CornersResource):

@@ -120,8 +120,9 @@ def sharded(count: int) -> list[dg.AssetsDefinition]:
             name=shard_key(shard),
             group_name="fit",
             deps=[fit_health_candidate],
-            description=f"The candidate rows of shard {shard} of {count} (Delta "
-            f"candidate/fit_health_shards/{shard}), audited before publication.",
+            description=f"One row per partnership of shard {shard} of {count} per day this "
+            f"refresh recomputes (Delta candidate/fit_health_shards/{shard}), audited before "
+            "publication.",
             metadata=column_schema("fit_health_candidate"),
         )
         @failing_for_good
