@@ -29,6 +29,10 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 1
+# Dagster's DEBUG lines stay off the console (a multiprocess step's "Executing step ... in
+# subprocess" printed even under --quiet); its events are all still stored for the UI.
+python_logs:
+  python_log_level: INFO
 """
 
 PG_VARIABLES = {

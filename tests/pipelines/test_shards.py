@@ -108,6 +108,7 @@ def test_changing_the_number_of_shards_rebuilds_on_the_multiprocess_executor(hom
     two.write_text("scale: {shards: 2, executor: multiprocess, max_concurrent: 2}\n")
     done = _refresh(copy, landing, AS_OF, two)
     assert "(rebuild" in done.stdout
+    assert "DEBUG" not in done.stderr  # --quiet: no step process prints Dagster's lines
     assert _published(copy)["fit_health"].equals(_published(sharded)["fit_health"])
     assert _published(copy)["alerts"].equals(_published(sharded)["alerts"])
     assert not (copy.root / "candidate" / "alerts_shards").exists()  # written, then cleared
@@ -118,11 +119,14 @@ def test_changing_the_number_of_shards_rebuilds_on_the_multiprocess_executor(hom
             for e in dagster.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
         }
         written = dagster.get_latest_materialization_event(dg.AssetKey("alerts"))
+        worker = dg.DagsterEventType.STEP_WORKER_STARTED
+        workers = {e.step_key for e in dagster.all_logs(run.run_id, of_type=worker)}
     # Each shard's episodes were projected by its own step, side by side; the table is theirs.
     assert written.asset_materialization.metadata["shards_projected_by_their_steps"].value == 2
     alert_steps = [starts[f"alerts_shard_{k}"] for k in (0, 1)]
     assert len(set(alert_steps)) == 2 and starts["alerts"] not in alert_steps
     assert run.job_name == "refresh_job" and run.status == dg.DagsterRunStatus.SUCCESS
+    assert set(workers) == set(starts)  # stored for the UI, though not printed
     shards = [starts[f"fit_health_candidate_shard_{k}"] for k in (0, 1)]
     assert len(set(shards)) == 2
     assert not set(shards) & {int(run.tags["corners/pid"]), starts["fit_health"]}
