@@ -29,8 +29,9 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 1
-# Dagster's DEBUG lines stay off the console (a multiprocess step's "Executing step ... in
-# subprocess" printed even under --quiet); its events are all still stored for the UI.
+# No DEBUG line on the console (a multiprocess step's "Executing step ... in subprocess" was
+# printed even under --quiet); every Dagster event is still stored for the UI, DEBUG log
+# messages are not (corners' steps write none).
 python_logs:
   python_log_level: INFO
 """
