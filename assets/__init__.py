@@ -1,0 +1,5 @@
+"""The Dagster assets (thin: each calls `store`), the resource, and the column schemas the UI
+shows, from the catalog.
+
+May import: fitmodel, store.
+"""

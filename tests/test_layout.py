@@ -97,3 +97,16 @@ def test_readme_shows_the_catalog_and_every_table_is_described():
     for table in CATALOG.values():
         assert table.grain.startswith("One "), table.name
         assert all(text for _, _, text in table.columns), table.name
+
+
+def test_each_package_says_what_it_may_import():
+    for i, package in enumerate(LAYERS):
+        text = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text())) or ""
+        allowed = (
+            text.split("May import: ", 1)[1].split(".\n")[0] if "May import: " in text else None
+        )
+        assert allowed is not None, f"{package}/__init__.py does not say what it may import"
+        if i:
+            assert allowed.rstrip(".") == ", ".join(LAYERS[:i]), package
+        else:
+            assert allowed.startswith("no other corners package"), package
