@@ -163,7 +163,8 @@ def _driver_change() -> pl.Expr:
     return pl.coalesce(fields)
 
 
-def _movers(latest: pl.DataFrame) -> tuple[str, str]:
+def _movers(latest: pl.DataFrame, days: int) -> tuple[str, str]:
+    """The biggest moves of `score_change_30d`, the change over the trend window (`days`)."""
     moved = latest.filter(pl.col("score_change_30d").is_not_null()).with_columns(
         _driver_change().alias("driver_change")
     )
@@ -184,7 +185,7 @@ def _movers(latest: pl.DataFrame) -> tuple[str, str]:
             textposition="outside",
         )
     )
-    fig.update_xaxes(title="fit score change over 30 days (bar colour: band now)")
+    fig.update_xaxes(title=f"fit score change over {days} days (bar colour: band now)")
     table = falls.select(
         "partnership_id",
         "name",
@@ -197,7 +198,7 @@ def _movers(latest: pl.DataFrame) -> tuple[str, str]:
         "data_confidence",
     )
     return _figure(fig, "movers", 60 + 28 * max(both.height, 4)), _table(
-        table, "no partnership has a 30-day change yet"
+        table, f"no partnership has a {days}-day change yet"
     )
 
 
@@ -265,8 +266,9 @@ def _scores_1_to_10(
     return _figure(fig, div_id, height)
 
 
-def _corners(latest: pl.DataFrame, threshold: float) -> str:
-    return _scores_1_to_10(latest, CORNERS, threshold, "corner mean (120 days)", "corners", 360)
+def _corners(latest: pl.DataFrame, threshold: float, days: int) -> str:
+    title = f"corner mean ({days} days)"
+    return _scores_1_to_10(latest, CORNERS, threshold, title, "corners", 360)
 
 
 def _confidence(latest: pl.DataFrame) -> str:
@@ -448,7 +450,7 @@ def build_report(home: Home, config: CornersConfig, as_of: date | None = None) -
         f'<div class="tile" style="background:{colour}"><b>{bands.get(band, 0)}</b>{band}</div>'
         for band, colour in BAND_COLOURS.items()
     )
-    movers_chart, movers_table = _movers(latest)
+    movers_chart, movers_table = _movers(latest, config.model.windows.trend_days)
     open_count, alerts_table = _alerts(home)
     quality_summary, failed_checks, quarantine_chart = _quality(home)
     model = config.model
@@ -461,7 +463,7 @@ def build_report(home: Home, config: CornersConfig, as_of: date | None = None) -
 <h2>Partnerships per band over time</h2>
 {_bands_over_time(history)}
 
-<h2>Biggest movers of the last 30 days</h2>
+<h2>Biggest movers of the last {model.windows.trend_days} days</h2>
 {movers_chart}
 <p class="note">Falls, most negative first, with the component that pulled the score down
 most (its share of the change). <code>corners explain PARTNERSHIP_ID</code> traces it to
@@ -472,7 +474,7 @@ events.</p>
 {_trends(history, latest, as_of, model.bands)}
 
 <h2>Each corner's distribution (latest day)</h2>
-{_corners(latest, model.corner_threshold)}
+{_corners(latest, model.corner_threshold, model.windows.survey_days)}
 
 <h2>Does the fit score predict renewals?</h2>
 <p class="note">At each renewal gate both sides reaffirm, restructure or exit. The AUC is the

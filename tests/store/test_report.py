@@ -165,3 +165,18 @@ def test_only_the_reports_of_the_latest_days_are_kept(report, tmp_path):
         "2025-06-29.html",
         "2025-06-30.html",
     ]
+
+
+def test_the_report_names_the_configured_windows(report, tmp_path):
+    from fitmodel.config import parse_config
+    from store.home import Home
+    from store.report import build_report
+
+    report = private(report, tmp_path)
+    windows = {"trend_days": 45, "survey_days": 90}
+    config = parse_config({"model": {"windows": windows}})
+    page = build_report(Home(report.parent.parent), config, AS_OF).read_text(encoding="utf-8")
+    assert "Biggest movers of the last 45 days" in page
+    assert "fit score change over 45 days" in page
+    assert "corner mean (90 days)" in page
+    assert "30 days (bar" not in page and "(120 days)" not in page
