@@ -89,11 +89,12 @@ def own_work(home: Path, pid: str, repeat: int) -> dict[str, float]:
         alerts.listing(corners_home).head(50)
 
     def explanation() -> None:
+        fit_health = delta.scan_table(corners_home, "fit_health")
         explain(
-            delta.scan_table(corners_home, "fit_health"),
+            fit_health,
             events_of(corners_home),
             pid,
-            latest_day(corners_home, pid),  # as the command finds the latest row
+            latest_day(corners_home, pid, fit_health),  # as the command finds the latest row
             30,
             CornersConfig().model,
         )

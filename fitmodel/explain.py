@@ -9,13 +9,13 @@ them, each with its date and event id. Pure polars over the fit-health rows and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 
 from fitmodel.config import ModelConfig
 from fitmodel.events import CORNERS, DIMENSIONS
-from fitmodel.indicators import DAY, Events, P, pair_escalations
+from fitmodel.indicators import DAY, Events, P, midnight, pair_escalations
 from fitmodel.score import COMPONENTS, TIE, share, weight_sum
 
 
@@ -75,12 +75,10 @@ def _row(rows: pl.DataFrame, day: date) -> dict:
 
 
 def _window(events: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
-    """The events of the days `first` to `last`, with their day `on`. Bounded on the stored
-    instant (UTC), not on its day, so a Parquet scan skips the row groups outside."""
+    """The events of the days `first` to `last`, with their day `on`."""
     at = pl.col("occurred_at")
-    start = datetime.combine(first, time(), UTC)
-    end = datetime.combine(last + timedelta(days=1), time(), UTC)
-    return events.filter((at >= start) & (at < end)).with_columns(at.dt.date().alias("on"))
+    window = (at >= midnight(first)) & (at < midnight(last + timedelta(days=1)))
+    return events.filter(window).with_columns(at.dt.date().alias("on"))
 
 
 def _survey(events: Events, pid: str, as_of: date, since: date, cfg: ModelConfig):

@@ -12,13 +12,13 @@ affected days are replaced. A registry change (a start or end date moved) needs 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from fitmodel.columns import RESTATEMENT_SCHEMA
-from fitmodel.indicators import DAY, Events, P
+from fitmodel.indicators import DAY, Events, P, midnight
 from fitmodel.score import TIE, iter_fit_health
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def last_seen(
     missing = current.select(P).join(seeds, on=P, how="anti").collect()[P]
     if missing.is_empty():
         return seeds.filter(pl.col("_last").is_not_null())
-    cutoff = datetime.combine(day, time(), UTC)
+    cutoff = midnight(day)
     looked_up = pl.concat(
         [
             frame.filter(pl.col(P).is_in(missing.implode()) & (pl.col("occurred_at") < cutoff))

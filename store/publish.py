@@ -64,8 +64,11 @@ def events_of(home: Home) -> Events:
     return Events(*(delta.scan_events(home, s) for s in STREAMS))
 
 
-def latest_day(home: Home, partnership_id: str) -> date | None:
-    """The last day `partnership_id` has a published fit-health row, or None when it has none.
+def latest_day(
+    home: Home, partnership_id: str, fit_health: pl.LazyFrame | None = None
+) -> date | None:
+    """The last day `partnership_id` has a published fit-health row, or None when it has none
+    (`fit_health`: the table's scan, when the caller has one already).
 
     The day its row should be last on is tried first: the table's last day (from the Delta
     log), or the registry's end of the partnership when that is earlier (the registry may
@@ -76,7 +79,9 @@ def latest_day(home: Home, partnership_id: str) -> date | None:
     held = delta.days(path)
     if not held:
         return None
-    rows = delta.scan_table(home, "fit_health").filter(pl.col(P) == partnership_id)
+    if fit_health is None:
+        fit_health = delta.scan_table(home, "fit_health")
+    rows = fit_health.filter(pl.col(P) == partnership_id)
     ended = (
         delta.scan_table(home, "registry")
         .filter(pl.col(P) == partnership_id)

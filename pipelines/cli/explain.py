@@ -89,11 +89,12 @@ def render(result: Explanation) -> str:
 @command_options
 def explain(app: App, partnership_id: str, as_of: date | None, days: int, drivers: int):
     app.fit_health()
+    fit_health = delta.scan_table(app.home, "fit_health")
     result = explain_rows(
-        delta.scan_table(app.home, "fit_health"),
+        fit_health,
         events_of(app.home),
         partnership_id,
-        as_of or latest_day(app.home, partnership_id),
+        as_of or latest_day(app.home, partnership_id, fit_health),
         days,
         app.config.model,
         drivers=drivers,
