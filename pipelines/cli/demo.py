@@ -60,7 +60,7 @@ def demo(app: App):
     click.echo(f"tables: {home.path('fit_health')}, {home.root}/events/<stream>, {home.quarantine}")
     click.echo(
         f'query:  corners query --home {home.root} "SELECT band, count(*) FROM fit_health '
-        'WHERE as_of = (SELECT max(as_of) FROM fit_health) GROUP BY band"'
+        'WHERE as_of = (SELECT max(as_of) FROM fit_health) GROUP BY band ORDER BY band"'
     )
     if movers.height:
         click.echo(f"why:    corners explain {movers['partnership_id'][0]} --home {home.root}")

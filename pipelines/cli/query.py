@@ -19,7 +19,7 @@ TABLES = ", ".join([*PLACES, *VIEWS])
     "line) or parquet.",
     epilog=examples(
         """
-        corners query "SELECT band, count(*) FROM fit_health GROUP BY band"
+        corners query "SELECT band, count(*) FROM fit_health GROUP BY band ORDER BY band"
         corners query "SELECT * FROM quarantine" --format csv --output quarantine.csv
         """
     ),
