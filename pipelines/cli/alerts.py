@@ -8,7 +8,7 @@ from datetime import date
 import click
 import polars as pl
 
-from pipelines.cli.options import DAY, EXIT_OK, App, CliError, command_options, count, examples
+from pipelines.cli.options import DAY, App, CliError, command_options, count_option, examples
 from store import alerts as table
 from store import delta
 
@@ -35,27 +35,25 @@ def _who() -> str:
 
 @click.group(
     invoke_without_command=True,
-    help="List alert episodes from <home>/published/alerts, newest first: each rule's runs of "
-    "consecutive days per partnership, open or resolved, with owner, acknowledgement, snooze "
-    "and a one-line explanation. `ack` and `snooze` record an action (append-only, in "
-    "<home>/alert_actions) that the next refresh's notifications honour.",
     epilog=examples(
-        """
-        corners alerts --open
-        corners alerts --owner ana.silva
-        corners alerts ack P00007:at_risk:2026-11-20 --reason 'call booked'
-        corners alerts snooze P00007:gone_quiet:2026-11-02 --until 2026-12-01
-        """
+        "corners alerts --open",
+        "corners alerts --owner ana.silva",
+        "corners alerts ack P00007:at_risk:2026-11-20 --reason 'call booked'",
+        "corners alerts snooze P00007:gone_quiet:2026-11-02 --until 2026-12-01",
     ),
 )
 @click.option("--open", "open_only", is_flag=True, help="only open episodes")
 @click.option("--owner", help="only this owner's partnerships")
-@click.option("--limit", type=count(1, 1_000_000), default=50, show_default=True)
+@count_option("--limit", 1, 1_000_000, 50)
 @command_options
 def alerts(app: App, open_only: bool, owner: str | None, limit: int):
+    """List alert episodes from <home>/published/alerts, newest first: each rule's runs of
+    consecutive days per partnership, open or resolved, with owner, acknowledgement, snooze and a
+    one-line explanation. `ack` and `snooze` record an action (append-only, in
+    <home>/alert_actions) that the next refresh's notifications honour."""
     ctx = click.get_current_context()
     if ctx.invoked_subcommand:
-        return EXIT_OK
+        return
     _require_table(app)
     shown = table.listing(app.home, open_only=open_only, owner=owner)
     with pl.Config(
@@ -67,12 +65,9 @@ def alerts(app: App, open_only: bool, owner: str | None, limit: int):
     ):
         click.echo(shown.drop("partnership_id", "last_seen_on").head(limit))
     click.echo(f"{shown.height:,} alert(s)" + (f", {limit} shown" if shown.height > limit else ""))
-    return EXIT_OK
 
 
 @alerts.command(
-    help="Acknowledge an alert: an opening not yet delivered is dropped, and so nothing about "
-    "the episode is sent later (no resolve of an opening never sent).",
     epilog=examples("corners alerts ack P00007:at_risk:2026-11-20 --reason 'call booked'"),
 )
 @click.argument("alert_id")
@@ -80,17 +75,15 @@ def alerts(app: App, open_only: bool, owner: str | None, limit: int):
 @click.option("--by", default=None, help="who acts (default: the login name)")
 @command_options
 def ack(app: App, alert_id: str, reason: str | None, by: str | None):
+    """Acknowledge an alert: an opening not yet delivered is dropped, and so nothing about the
+    episode is sent later (no resolve of an opening never sent)."""
     alert = _alert(app, alert_id)
     actor = by or _who()
     table.record_action(app.home, alert, "ack", actor, reason=reason)
     click.echo(f"acknowledged {alert['alert_id']} ({alert['status']}) as {actor}")
-    return EXIT_OK
 
 
 @alerts.command(
-    help="Snooze an alert through --until (inclusive, in fit-health days): its partnership's "
-    "transitions of the same or lower severity are held, and sent when the snooze ends; a "
-    "more severe transition is sent at once.",
     epilog=examples("corners alerts snooze P00007:gone_quiet:2026-11-02 --until 2026-12-01"),
 )
 @click.argument("alert_id")
@@ -99,6 +92,9 @@ def ack(app: App, alert_id: str, reason: str | None, by: str | None):
 @click.option("--by", default=None, help="who acts (default: the login name)")
 @command_options
 def snooze(app: App, alert_id: str, until: date, reason: str | None, by: str | None):
+    """Snooze an alert through --until (inclusive, in fit-health days): its partnership's
+    transitions of the same or lower severity are held, and sent when the snooze ends; a more
+    severe transition is sent at once."""
     alert = _alert(app, alert_id)
     if until < alert["last_seen_on"]:
         raise CliError(
@@ -110,4 +106,3 @@ def snooze(app: App, alert_id: str, until: date, reason: str | None, by: str | N
         f"snoozed {alert['alert_id']} through {until}: no {alert['severity']} or lower "
         f"notifications for {alert['partnership_id']} until then"
     )
-    return EXIT_OK

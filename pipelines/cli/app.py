@@ -50,12 +50,10 @@ class Corners(click.Group):
     cls=Corners,
     help="Partnership fit-health from events: ingest, project, check, publish, alert.",
     epilog=examples(
-        """
-        corners demo --home /tmp/corners-demo
-        corners sample ./landing --partnerships 50 --days 365 --seed 7
-        corners ingest --landing ./landing --home ./.corners
-        corners refresh --as-of 2026-11-30
-        """
+        "corners demo --home /tmp/corners-demo",
+        "corners sample ./landing --partnerships 50 --days 365 --seed 7",
+        "corners ingest --landing ./landing --home ./.corners",
+        "corners refresh --as-of 2026-11-30",
     ),
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

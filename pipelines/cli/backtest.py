@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import polars as pl
 
-from pipelines.cli.options import EXIT_OK, App, CliError, command_options, examples
+from pipelines.cli.options import App, CliError, command_options, examples
 
 CANDIDATE_EXAMPLE = """
 # heavier-responsiveness.yaml: the defaults, with responsiveness weighted twice as much
@@ -104,12 +104,10 @@ def _show(comparison, report: Path, home: Path) -> None:
     "compare_moved).\n\nAn example candidate, with the default configuration in force:\n\n\b"
     + CANDIDATE_EXAMPLE.rstrip().replace("\n", "\n  "),
     epilog=examples(
-        """
-        corners backtest --config heavier-responsiveness.yaml
-        corners --config corners.yaml backtest --config candidate.yaml --name q3-weights
-        corners backtest --list
-        corners query 'SELECT * FROM backtests."q3-weights".compare_validation'
-        """
+        "corners backtest --config heavier-responsiveness.yaml",
+        "corners --config corners.yaml backtest --config candidate.yaml --name q3-weights",
+        "corners backtest --list",
+        "corners query 'SELECT * FROM backtests.\"q3-weights\".compare_validation'",
     ),
 )
 @click.option(
@@ -129,7 +127,7 @@ def backtest(app: App, candidate: str | None, name: str | None, listed: bool):
             click.echo(f"no backtest in {app.home.root} yet")
         else:
             _print(f"backtests in {app.home.root}", table, "")
-        return EXIT_OK
+        return
     if not candidate:
         raise CliError("give the candidate configuration: corners backtest --config FILE")
     from pipelines.run import no_refresh
@@ -157,4 +155,3 @@ def backtest(app: App, candidate: str | None, name: str | None, listed: bool):
     bt.save(app.home, comparison)
     report = write_report(app.home, comparison)
     _show(comparison, report, app.home.root)
-    return EXIT_OK

@@ -15,15 +15,14 @@ from store.summary import ingest_totals, most_degraded, quarantine_reasons
 
 
 @click.command(
-    help="Write a sample landing folder (24 partnerships, 400 days, 1% bad lines) to "
-    "<home>/landing (or --landing), run a refresh through yesterday (ingest, fit model, "
-    "checks, publish, alerts) and print partnerships per band, the most degraded "
-    "partnerships with their drivers, quarantine counts, where the tables are, how to query "
-    "them and how to open the UI.",
     epilog=examples("corners demo --home /tmp/corners-demo"),
 )
 @command_options
 def demo(app: App):
+    """Write a sample landing folder (24 partnerships, 400 days, 1% bad lines) to <home>/landing
+    (or --landing), run a refresh through yesterday (ingest, fit model, checks, publish, alerts)
+    and print partnerships per band, the most degraded partnerships with their drivers,
+    quarantine counts, where the tables are, how to query them and how to open the UI."""
     home = app.home
     as_of = datetime.now(UTC).date() - timedelta(days=1)
     summary = write_sample(

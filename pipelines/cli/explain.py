@@ -10,7 +10,7 @@ import polars as pl
 from fitmodel.events import DIMENSIONS
 from fitmodel.explain import Explanation
 from fitmodel.explain import explain as explain_rows
-from pipelines.cli.options import DAY, EXIT_OK, App, command_options, count, examples
+from pipelines.cli.options import App, as_of_option, command_options, count_option, examples
 from store import delta
 from store.publish import events_of, latest_day
 
@@ -62,32 +62,23 @@ def render(result: Explanation) -> str:
 
 
 @click.command(
-    help="Compare a partnership's fit-health row on --as-of (default: its latest) with the row "
-    "--days earlier: score, band and data confidence, the change by component (SPEC "
-    "score_change_by_component over the period), and for the components that pulled the "
-    "score down most, the events behind them with date and event id. In Python: "
-    "fitmodel.explain.explain(...) returns the same as data frames.",
     epilog=examples(
-        """
-        corners explain P00015
-        corners explain P00015 --as-of 2026-10-01 --days 90
-        """
+        "corners explain P00015", "corners explain P00015 --as-of 2026-10-01 --days 90"
     ),
 )
 @click.argument("partnership_id")
-@click.option("--as-of", type=DAY, help="the day to explain (default: its latest row)")
-@click.option(
-    "--days", type=count(1, 3650), default=30, show_default=True, help="compare with days earlier"
-)
-@click.option(
-    "--drivers",
-    type=count(1, 6),
-    default=3,
-    show_default=True,
-    help="show the events behind this many negative components (6 = all)",
+@as_of_option("the day to explain (default: its latest row)")
+@count_option("--days", 1, 3650, 30, "compare with days earlier")
+@count_option(
+    "--drivers", 1, 6, 3, "show the events behind this many negative components (6 = all)"
 )
 @command_options
 def explain(app: App, partnership_id: str, as_of: date | None, days: int, drivers: int):
+    """Compare a partnership's fit-health row on --as-of (default: its latest) with the row
+    --days earlier: score, band and data confidence, the change by component (SPEC
+    score_change_by_component over the period), and for the components that pulled the score down
+    most, the events behind them with date and event id. In Python: fitmodel.explain.explain(...)
+    returns the same as data frames."""
     app.fit_health()
     fit_health = delta.scan_table(app.home, "fit_health")
     result = explain_rows(
@@ -100,4 +91,3 @@ def explain(app: App, partnership_id: str, as_of: date | None, days: int, driver
         drivers=drivers,
     )
     click.echo(render(result))
-    return EXIT_OK

@@ -57,20 +57,16 @@ def print_accounting(report: IngestReport, out=None) -> None:
 
 
 @click.command(
-    help="Validate every new landing file, append valid events to the Delta event tables, "
-    "quarantine bad lines with their reasons, and print per-file accounting (read = stored + "
-    "duplicates + quarantined). Files already ingested are skipped; files outside the stream "
-    "folders are listed as ignored; a file that cannot be read is refused (exit 1) and read "
-    "again by the next ingest.",
     epilog=examples(
-        """
-        corners ingest --landing ./landing
-        corners ingest --home /data/corners --quiet
-        """
+        "corners ingest --landing ./landing", "corners ingest --home /data/corners --quiet"
     ),
 )
 @command_options
 def ingest(app: App):
+    """Validate every new landing file, append valid events to the Delta event tables, quarantine
+    bad lines with their reasons, and print per-file accounting (read = stored + duplicates +
+    quarantined). Files already ingested are skipped; files outside the stream folders are listed
+    as ignored; a file that cannot be read is refused (exit 1) and read again by the next ingest."""
     progress = Progress("ingest", enabled=app.progress)
     report = run_ingest(app.home, app.landing_dir, app.config, progress=progress)
     print_accounting(report)

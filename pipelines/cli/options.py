@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import textwrap
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -154,11 +153,25 @@ class Day(click.ParamType):
 DAY = Day()
 
 
-def count(low: int, high: int) -> click.IntRange:
-    return click.IntRange(low, high)
+def as_of_option(help: str):
+    """`--as-of DATE`: the day a command works on; `help` says what it is and its default."""
+    return click.option("--as-of", type=DAY, help=help)
 
 
-def examples(text: str) -> str:
-    """An epilog of examples (Click keeps the lines as written after `\\b`)."""
-    lines = textwrap.dedent(text).strip().splitlines()
+def count_option(name: str, low: int, high: int, default: int, help: str | None = None):
+    """A whole number within `low..high`, with its default shown in the help."""
+    return click.option(
+        name, type=click.IntRange(low, high), default=default, show_default=True, help=help
+    )
+
+
+def format_option(*formats: str):
+    """`--format`, one of `formats`, the first by default (the command receives `fmt`)."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True
+    )
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines (Click keeps the lines as written after `\\b`)."""
     return "\b\nexamples:\n" + "\n".join(f"  {line}" for line in lines)

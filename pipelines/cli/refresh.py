@@ -11,11 +11,11 @@ import polars as pl
 
 from assets.resources import CornersResource
 from pipelines.cli.options import (
-    DAY,
     EXIT_FAIL,
     EXIT_OK,
     App,
     CliError,
+    as_of_option,
     command_options,
     examples,
 )
@@ -90,40 +90,30 @@ def run(app: App, *, as_of: date | None, rebuild: bool, allow_future: bool = Fal
 
 
 @click.command(
-    help="Ingest new landing files, recompute the fit-health days that can have changed, audit "
-    "them with the blocking data-quality checks, publish them to <home>/published/fit_health, "
-    "project the alerts and notify. A failing check publishes nothing, names the check and "
-    "sample rows, and exits 2. Runs Dagster's refresh_job in this process, recorded under "
-    "<home>/dagster. An as_of before the last published one is refused (use rebuild), and one "
-    "after today unless --allow-future.",
-    epilog=examples(
-        """
-        corners refresh
-        corners refresh --as-of 2026-03-31
-        """
-    ),
+    epilog=examples("corners refresh", "corners refresh --as-of 2026-03-31"),
 )
-@click.option("--as-of", type=DAY, help="last day to compute (default: yesterday, UTC)")
+@as_of_option("last day to compute (default: yesterday, UTC)")
 @click.option("--allow-future", is_flag=True, help="accept an as_of after today (UTC)")
 @command_options
 def refresh(app: App, as_of: date | None, allow_future: bool):
+    """Ingest new landing files, recompute the fit-health days that can have changed, audit them
+    with the blocking data-quality checks, publish them to <home>/published/fit_health, project
+    the alerts and notify. A failing check publishes nothing, names the check and sample rows,
+    and exits 2. Runs Dagster's refresh_job in this process, recorded under <home>/dagster. An
+    as_of before the last published one is refused (use rebuild), and one after today unless
+    --allow-future."""
     return run(app, as_of=as_of, rebuild=False, allow_future=allow_future)
 
 
 @click.command(
-    help="Recompute fit-health for every day through the last refresh's as_of (or --as-of) "
-    "from the event store alone, check it and republish; the landing folder is not read. The "
-    "result equals what the incremental refreshes published.",
-    epilog=examples(
-        """
-        corners rebuild
-        corners rebuild --as-of 2026-06-30
-        """
-    ),
+    epilog=examples("corners rebuild", "corners rebuild --as-of 2026-06-30"),
 )
-@click.option("--as-of", type=DAY, help="recompute through this day (default: the last as_of)")
+@as_of_option("recompute through this day (default: the last as_of)")
 @command_options
 def rebuild(app: App, as_of: date | None):
+    """Recompute fit-health for every day through the last refresh's as_of (or --as-of) from the
+    event store alone, check it and republish; the landing folder is not read. The result equals
+    what the incremental refreshes published."""
     last = last_publication(app.home)
     if last is None and as_of is None:
         raise CliError(f"nothing to rebuild: no refresh has published in {app.home.root} yet")

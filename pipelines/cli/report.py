@@ -6,25 +6,19 @@ from datetime import date
 
 import click
 
-from pipelines.cli.options import DAY, EXIT_OK, App, command_options, examples
+from pipelines.cli.options import App, as_of_option, command_options, examples
 from store.report import build_report
 
 
 @click.command(
-    help="Write <home>/reports/<as_of>.html (every refresh does) and print its path: a "
-    "self-contained page (no network needed) with bands over time, biggest movers, trends of "
-    "partnerships at risk, corner distributions, data confidence, open alerts, restatements "
-    "and data quality.",
-    epilog=examples(
-        """
-        corners report
-        corners report --as-of 2026-10-31
-        """
-    ),
+    epilog=examples("corners report", "corners report --as-of 2026-10-31"),
 )
-@click.option("--as-of", type=DAY, help="the day to report on (default: the latest)")
+@as_of_option("the day to report on (default: the latest)")
 @command_options
 def report(app: App, as_of: date | None):
+    """Write <home>/reports/<as_of>.html (every refresh does) and print its path: a
+    self-contained page (no network needed) with bands over time, biggest movers, trends of
+    partnerships at risk, corner distributions, data confidence, open alerts, restatements and
+    data quality."""
     app.fit_health()
     click.echo(build_report(app.home, app.config, as_of))
-    return EXIT_OK

@@ -6,25 +6,19 @@ from pathlib import Path
 
 import click
 
-from pipelines.cli.options import DAY, EXIT_OK, App, command_options, count, examples
+from pipelines.cli.options import DAY, App, command_options, count_option, examples
 from store.sample import write_sample
 
 
 @click.command(
-    help="Write partnerships.csv and weekly JSONL files per stream, with partnerships on "
-    "distinct trajectories (healthy, degrading, collapse, recovering, quiet, "
-    "escalation_heavy), late and re-sent events, and optionally bad lines of every kind. "
-    "Deterministic for a seed and end date.",
     epilog=examples(
-        """
-        corners sample ./landing --partnerships 20 --days 400 --bad-rate 0.01
-        corners sample ./landing --seed 3 --end 2026-06-30
-        """
+        "corners sample ./landing --partnerships 20 --days 400 --bad-rate 0.01",
+        "corners sample ./landing --seed 3 --end 2026-06-30",
     ),
 )
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--partnerships", type=count(1, 1_000_000), default=24, show_default=True)
-@click.option("--days", type=count(1, 36_500), default=400, show_default=True, help="of history")
+@count_option("--partnerships", 1, 1_000_000, 24)
+@count_option("--days", 1, 36_500, 400, "of history")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option(
     "--bad-rate",
@@ -36,6 +30,10 @@ from store.sample import write_sample
 @click.option("--end", type=DAY, help="last day of events (default: yesterday, UTC)")
 @command_options
 def sample(app: App, out: Path, partnerships: int, days: int, seed: int, bad_rate: float, end):
+    """Write partnerships.csv and weekly JSONL files per stream, with partnerships on distinct
+    trajectories (healthy, degrading, collapse, recovering, quiet, escalation_heavy), late and
+    re-sent events, and optionally bad lines of every kind. Deterministic for a seed and end
+    date."""
     summary = write_sample(
         out, partnerships=partnerships, days=days, seed=seed, bad_rate=bad_rate, end=end
     )
@@ -43,4 +41,3 @@ def sample(app: App, out: Path, partnerships: int, days: int, seed: int, bad_rat
         f"wrote {summary.partnerships} partnerships, {summary.events:,} events as "
         f"{summary.lines:,} lines in {summary.files} files to {out}"
     )
-    return EXIT_OK

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from pipelines.cli.options import EXIT_OK, App, command_options, examples
+from pipelines.cli.options import App, command_options, examples
 from pipelines.instance import ensure_instance_yaml
 
 
@@ -40,16 +40,9 @@ def ui_command(app: App, host: str, port: int) -> tuple[list[str], dict[str, str
 
 
 @click.command(
-    help="Start the Dagster UI (webserver) and daemon for the home, as `dagster dev` does: "
-    "CORNERS_HOME and DAGSTER_HOME (<home>/dagster) set, and the instance's dagster.yaml "
-    "written first, so the daemon's run queue starts one refresh at a time from the first "
-    "run. The nightly schedule and the landing sensor can then be turned on in the UI. Stop "
-    "it with Ctrl-C.",
     epilog=examples(
-        """
-        corners ui --home /data/corners
-        corners ui --home /data/corners --port 3001 --host 0.0.0.0
-        """
+        "corners ui --home /data/corners",
+        "corners ui --home /data/corners --port 3001 --host 0.0.0.0",
     ),
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -57,6 +50,10 @@ def ui_command(app: App, host: str, port: int) -> tuple[list[str], dict[str, str
 @click.option("--dry-run", is_flag=True, help="print the command and stop")
 @command_options
 def ui(app: App, host: str, port: int, dry_run: bool):
+    """Start the Dagster UI (webserver) and daemon for the home, as `dagster dev` does:
+    CORNERS_HOME and DAGSTER_HOME (<home>/dagster) set, and the instance's dagster.yaml written
+    first, so the daemon's run queue starts one refresh at a time from the first run. The nightly
+    schedule and the landing sensor can then be turned on in the UI. Stop it with Ctrl-C."""
     app.config  # noqa: B018 - a bad configuration fails here, naming its key
     ensure_instance_yaml(app.home.dagster)
     command, env = ui_command(app, host, port)
@@ -67,5 +64,5 @@ def ui(app: App, host: str, port: int, dry_run: bool):
     )
     click.echo(f"{shown} {shlex.join(command[2:])}", err=True)
     if dry_run:
-        return EXIT_OK
+        return
     os.execve(command[0], command, env)

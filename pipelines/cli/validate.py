@@ -8,30 +8,29 @@ import click
 import polars as pl
 
 from fitmodel.validation import reading
-from pipelines.cli.options import DAY, EXIT_OK, App, CliError, command_options, examples
+from pipelines.cli.options import (
+    App,
+    CliError,
+    as_of_option,
+    command_options,
+    examples,
+    format_option,
+)
 from store.renewals import validation_at
 
 
 @click.command(
-    help="Print the validation table (SPEC §10) of the last publication, or with --as-of the "
-    "one the refresh whose as_of was DATE published (from the table's Delta history): per "
-    "horizon, the decided and scored gates, the failures, the AUC of the fit score h days "
-    "before against the outcomes, failures per band and the alerts' recall and precision, "
-    "each with a line that reads it.",
-    epilog=examples(
-        """
-        corners validate
-        corners validate --as-of 2026-10-31 --format csv
-        """
-    ),
+    epilog=examples("corners validate", "corners validate --as-of 2026-10-31 --format csv"),
 )
-@click.option("--as-of", type=DAY, help="the validation a refresh of this day published")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-    show_default=True,
-)  # fmt: skip
+@as_of_option("the validation a refresh of this day published")
+@format_option("table", "csv", "json")
 @command_options
 def validate(app: App, as_of: date | None, fmt: str):
+    """Print the validation table (SPEC §10) of the last publication, or with --as-of the one the
+    refresh whose as_of was DATE published (from the table's Delta history): per horizon, the
+    decided and scored gates, the failures, the AUC of the fit score h days before against the
+    outcomes, failures per band and the alerts' recall and precision, each with a line that reads
+    it."""
     table = validation_at(app.home, as_of)
     if table is None:
         when = f" for as_of {as_of}" if as_of else ""
@@ -45,4 +44,3 @@ def validate(app: App, as_of: date | None, fmt: str):
             click.echo(table)
         for row in table.iter_rows(named=True):
             click.echo(reading(row))
-    return EXIT_OK
