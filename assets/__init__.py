@@ -3,3 +3,5 @@ shows, from the catalog.
 
 May import: fitmodel, store.
 """
+
+import store  # noqa: F401 - polars' allocator settings, before polars loads

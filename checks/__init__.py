@@ -3,3 +3,5 @@ refresh.
 
 May import: fitmodel, store, assets.
 """
+
+import store  # noqa: F401 - polars' allocator settings, before polars loads

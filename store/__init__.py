@@ -5,3 +5,13 @@ sinks, quality results, the report, queries, renewal gates and validation, backt
 
 May import: fitmodel.
 """
+
+import os
+
+# polars allocates through its own jemalloc, which by default hands freed pages back to the
+# kernel at once and faults them in again on the next batch: a quarter of an ingest's CPU
+# time was kernel time. Keeping them five seconds costs little resident memory. It must be
+# set before polars first allocates: a package's `__init__` runs before any of its modules,
+# so it lives here, and `assets`, `checks` and `pipelines` import `store` first. A value
+# already set wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:5000,muzzy_decay_ms:5000")
