@@ -5,6 +5,10 @@ shows."""
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.helpers import ROOT
@@ -112,30 +116,29 @@ def test_each_package_says_what_it_may_import():
             assert allowed.startswith("no other corners package"), package
 
 
+PROBE = (
+    "import json, os, sys; import {0}; "
+    "print(json.dumps([os.environ.get('_RJEM_MALLOC_CONF'), 'polars' in sys.modules]))"
+)
+"""Imports a module in a fresh process; prints the allocator setting and whether polars loaded."""
+
+
+def _probe(module: str, setting: str | None) -> list:
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if setting is not None:
+        env["_RJEM_MALLOC_CONF"] = setting
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module)],
+        capture_output=True, text=True, cwd=ROOT, env=env, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
 def test_every_package_above_the_domain_sets_polars_allocator_before_polars_loads():
     """polars reads `_RJEM_MALLOC_CONF` at its first allocation. Each package's `__init__` runs
     before any of its modules, so importing the package alone must set it (without loading
     polars); a value the user set is kept (polars adds it after its own defaults)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    probe = (
-        "import json, os, sys; import {0}; "
-        "print(json.dumps([os.environ.get('_RJEM_MALLOC_CONF'), 'polars' in sys.modules]))"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
     for package in LAYERS[1:]:
-        out = subprocess.run(
-            [sys.executable, "-c", probe.format(package)],
-            capture_output=True, text=True, cwd=ROOT, env=env, check=True,
-        ).stdout  # fmt: skip
-        assert json.loads(out) == ["dirty_decay_ms:5000,muzzy_decay_ms:5000", False], package
-    mine = {**env, "_RJEM_MALLOC_CONF": "dirty_decay_ms:0"}
-    out = subprocess.run(
-        [sys.executable, "-c", probe.format("store.ingest")],
-        capture_output=True, text=True, cwd=ROOT, env=mine, check=True,
-    ).stdout  # fmt: skip
-    conf, loaded = json.loads(out)  # polars puts its own defaults first, then the user's
+        assert _probe(package, None) == ["dirty_decay_ms:5000,muzzy_decay_ms:5000", False], package
+    conf, loaded = _probe("store.ingest", "dirty_decay_ms:0")
     assert loaded and conf.endswith(",dirty_decay_ms:0") and "5000" not in conf
